@@ -1,0 +1,3 @@
+//! Exposition formats, parsed by pure iterators over borrowed entries.
+//! (in progress)
+pub mod text;
