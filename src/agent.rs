@@ -1,1 +1,135 @@
-//! (in progress)
+//! The main loop: builds the stages from a `Config` and runs them as tasks on
+//! one `LocalExecutor` (SPEC, Pipeline). The queue, telemetry and offload
+//! pool live on this function's stack and outlive the executor, so tasks
+//! share them by `&`.
+//!
+//! Shutdown (SIGTERM, SIGINT): scraping stops, the open batch is sealed, and
+//! the sender gets up to `SHUTDOWN_GRACE` to deliver what is buffered.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_signal::{Signal, Signals};
+use smol::stream::StreamExt;
+use smol::{LocalExecutor, Timer};
+
+use crate::config::Config;
+use crate::discovery::static_sd;
+use crate::offload::Offload;
+use crate::scrape;
+use crate::sender::{self, Queue};
+use crate::systemd;
+use crate::telemetry::{Telemetry, serve};
+
+/// Blocking threads for scrapes and sends together.
+const BLOCKING_THREADS: usize = 4;
+/// How long a clean stop waits for buffered blocks to be delivered.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub enum AgentError {
+    Listen(std::net::SocketAddr, std::io::Error),
+    Signals(std::io::Error),
+}
+
+impl std::fmt::Display for AgentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AgentError::Listen(addr, e) => write!(f, "listen on {addr}: {e}"),
+            AgentError::Signals(e) => write!(f, "install signal handlers: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AgentError {}
+
+/// Runs until SIGTERM or SIGINT.
+pub fn run(config: &Config) -> Result<(), AgentError> {
+    let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup]).map_err(AgentError::Signals)?;
+    let listener = match config.listen {
+        Some(addr) => Some(
+            smol::block_on(smol::net::TcpListener::bind(addr)).map_err(|e| AgentError::Listen(addr, e))?,
+        ),
+        None => None,
+    };
+    let offload = Offload::new(BLOCKING_THREADS);
+    // The first remote_write is the only one so far (the config refuses more).
+    let queues: Vec<Queue> =
+        config.remote_write.iter().map(|rw| Queue::new(rw, usize::try_from(config.buffer.memory).unwrap_or(usize::MAX))).collect();
+    let Some(queue) = queues.first() else { return Ok(()) };
+    let telemetry = Rc::new(Telemetry {
+        queues: queues.iter().map(|q| q.metrics.clone()).collect(),
+        start_time_seconds: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
+    });
+    let external: Vec<(String, String)> =
+        config.global.external_labels.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+    let cx = scrape::Context {
+        queue,
+        offload: &offload,
+        agent: sender::http::agent(Duration::from_secs(60)),
+        external_labels: &external,
+    };
+    let targets: Vec<_> = config.scrape_configs.iter().flat_map(static_sd::targets).collect();
+
+    let ex = LocalExecutor::new();
+    smol::block_on(ex.run(async {
+        let mut scrapes = Vec::new();
+        for target in targets {
+            scrapes.push(ex.spawn(scrape::run(target, &cx)));
+        }
+        let background = [
+            ex.spawn(queue.seal_on_deadline()),
+            ex.spawn(queue.run(&offload, seed())),
+            ex.spawn(watchdog()),
+        ];
+        if let Some(listener) = listener {
+            ex.spawn(serve::serve(listener, telemetry.clone())).detach();
+        }
+        log::info!(
+            "outpost {} started: {} targets, remote_write {} ({})",
+            env!("CARGO_PKG_VERSION"),
+            scrapes.len(),
+            queue.name,
+            queue.metrics.url
+        );
+        systemd::notify("READY=1");
+        while let Some(signal) = signals.next().await {
+            match signal {
+                Ok(Signal::Hup) => log::warn!("SIGHUP: configuration reload is not supported yet; still running"),
+                Ok(signal) => {
+                    log::info!("{signal:?}: stopping");
+                    break;
+                }
+                Err(e) => log::warn!("signal stream: {e}"),
+            }
+        }
+        systemd::notify("STOPPING=1");
+        drop(scrapes); // cancels the scrape loops
+        queue.seal();
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while queue.pending() > 0 && Instant::now() < deadline {
+            Timer::after(Duration::from_millis(20)).await;
+        }
+        let left = queue.pending();
+        if left > 0 {
+            log::warn!("stopped with {left} samples undelivered");
+        }
+        drop(background);
+    }));
+    Ok(())
+}
+
+/// Sends `WATCHDOG=1` from the executor itself, so a hung loop gets restarted.
+async fn watchdog() {
+    let Some(every) = systemd::watchdog_interval() else { return };
+    loop {
+        systemd::notify("WATCHDOG=1");
+        Timer::after(every).await;
+    }
+}
+
+/// A per-process seed for backoff jitter, so a fleet does not retry in lockstep.
+fn seed() -> u64 {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    (nanos as u64) ^ (u64::from(std::process::id()) << 32)
+}

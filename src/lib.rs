@@ -17,16 +17,22 @@
 //! - [`staging`]: samples into batches, encoded as remote-write requests, snappy-compressed.
 //! - [`buffer`]: the ring of sealed blocks under a byte budget.
 //! - [`sender`]: posts blocks in order; classifies answers; jittered backoff.
+//! - [`offload`]: bounded blocking work off the executor thread.
 //! - [`telemetry`]: self-metrics, served on `listen`.
+//! - [`systemd`]: sd_notify READY / WATCHDOG / STOPPING.
+//! - [`log`]: the stderr (journald) logger.
 #![forbid(unsafe_code)]
 
 pub mod agent;
 pub mod buffer;
 pub mod config;
 pub mod discovery;
+pub mod log;
 pub mod model;
+pub mod offload;
 pub mod parse;
 pub mod scrape;
 pub mod sender;
 pub mod staging;
+pub mod systemd;
 pub mod telemetry;

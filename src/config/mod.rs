@@ -8,7 +8,6 @@ pub mod size;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 pub use load::{ConfigError, load, parse};

@@ -23,3 +23,24 @@ impl SealedBlock {
         self.payload.len() + std::mem::size_of::<SealedBlock>()
     }
 }
+
+/// Why samples were lost. Every loss goes through this enum, and its label is
+/// the `reason` of `prometheus_remote_storage_samples_dropped_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The memory ring was full; its oldest block made room.
+    BufferFull,
+    /// The receiver answered a non-retryable 4xx.
+    Rejected,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 2] = [DropReason::BufferFull, DropReason::Rejected];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::BufferFull => "buffer_full",
+            DropReason::Rejected => "rejected",
+        }
+    }
+}

@@ -3,5 +3,5 @@
 pub mod block;
 pub mod labels;
 
-pub use block::SealedBlock;
+pub use block::{DropReason, SealedBlock};
 pub use labels::{Label, Labels};

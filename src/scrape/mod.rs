@@ -1,1 +1,159 @@
-//! (in progress)
+//! One scrape loop per target: fetch off the executor thread, parse, label,
+//! append to the queue, report `up` and `scrape_*`.
+//!
+//! A scrape is all or nothing, as in Prometheus: samples are collected first
+//! and appended only when the whole exposition parsed; a failed scrape
+//! appends only its report (`up` 0). The reason is logged when it changes.
+
+pub mod fetch;
+pub mod report;
+pub mod series;
+
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use smol::Timer;
+
+use crate::discovery::Target;
+use crate::model::Labels;
+use crate::offload::Offload;
+use crate::parse::Entry;
+use crate::parse::text::TextParser;
+use crate::sender::Queue;
+use crate::staging::encode::encode_labels;
+use report::ScrapeReport;
+use series::SeriesCache;
+
+/// What a loop needs besides its target.
+pub struct Context<'a> {
+    pub queue: &'a Queue,
+    pub offload: &'a Offload,
+    pub agent: ureq::Agent,
+    pub external_labels: &'a [(String, String)],
+}
+
+/// A sample ready to append once the scrape is known good.
+type Staged = (Rc<[u8]>, f64, i64);
+
+/// Scrapes `target` every interval, forever.
+pub async fn run(target: Target, cx: &Context<'_>) {
+    let report_labels: Vec<Vec<u8>> = report::NAMES
+        .iter()
+        .map(|name| encode_labels(&series_of(&target, name), external(cx)))
+        .collect();
+    let mut cache = SeriesCache::default();
+    let mut staged: Vec<Staged> = Vec::new();
+    let mut body = Vec::new();
+    let mut last_error: Option<String> = None;
+    let mut next = Instant::now() + first_delay(&target, SystemTime::now());
+    loop {
+        Timer::at(next).await;
+        let started = Instant::now();
+        let timestamp_ms = millis(SystemTime::now());
+        let (agent, url, timeout) = (cx.agent.clone(), target.url.clone(), target.timeout);
+        let (returned, fetched) = cx
+            .offload
+            .run(move || {
+                let result = fetch::fetch(&agent, &url, timeout, &mut body);
+                (body, result)
+            })
+            .await;
+        body = returned;
+        let result = fetched
+            .map_err(|e| e.to_string())
+            .and_then(|()| ingest(&body, &target, &mut cache, cx.external_labels, timestamp_ms, &mut staged));
+        let now = Instant::now();
+        let report = match result {
+            Ok(samples_scraped) => {
+                for (labels, value, ts) in staged.drain(..) {
+                    cx.queue.append(&labels, value, ts, now);
+                }
+                ScrapeReport { up: true, duration_seconds: 0.0, samples_scraped, reason: None }
+            }
+            Err(reason) => {
+                staged.clear();
+                ScrapeReport { up: false, duration_seconds: 0.0, samples_scraped: 0, reason: Some(reason) }
+            }
+        };
+        let report = ScrapeReport { duration_seconds: (now - started).as_secs_f64(), ..report };
+        for (labels, value) in report_labels.iter().zip(report.values()) {
+            cx.queue.append(labels, value, timestamp_ms, now);
+        }
+        if report.reason != last_error {
+            match &report.reason {
+                Some(reason) => log::warn!("scrape {}: {reason}", target.url),
+                None => log::info!("scrape {}: up", target.url),
+            }
+            last_error = report.reason;
+        }
+        next += target.interval;
+        if next < Instant::now() {
+            // Missed ticks (a scrape longer than its interval) are skipped, not run back to back.
+            let behind = Instant::now() - next;
+            next += target.interval * (behind.as_nanos() / target.interval.as_nanos().max(1) + 1) as u32;
+        }
+    }
+}
+
+fn external<'a>(cx: &'a Context<'_>) -> impl Iterator<Item = (&'a str, &'a str)> {
+    cx.external_labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+}
+
+/// Parses one exposition into `out`; returns the number of samples scraped.
+/// On error `out` may hold part of the scrape; the caller discards it.
+pub fn ingest(
+    body: &[u8],
+    target: &Target,
+    cache: &mut SeriesCache,
+    external_labels: &[(String, String)],
+    timestamp_ms: i64,
+    out: &mut Vec<Staged>,
+) -> Result<usize, String> {
+    let text = std::str::from_utf8(body).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    cache.begin();
+    let mut scraped = 0;
+    for entry in TextParser::new(text) {
+        let Entry::Sample(sample) = entry.map_err(|e| e.to_string())? else { continue };
+        scraped += 1;
+        if target.sample_limit > 0 && scraped > target.sample_limit {
+            return Err(format!("sample_limit exceeded: more than {} samples", target.sample_limit));
+        }
+        let timestamp = match (target.honor_timestamps, sample.timestamp_ms) {
+            (true, Some(ts)) => ts,
+            _ => timestamp_ms,
+        };
+        if let Some(labels) = cache.lookup(&sample, target, external_labels)? {
+            out.push((labels, sample.value, timestamp));
+        }
+    }
+    cache.end();
+    Ok(scraped)
+}
+
+/// Delay to a target's first scrape: targets are spread over the interval by
+/// a hash of their labels, at the same wall-clock phase after every restart
+/// (Prometheus's scrape offset).
+pub fn first_delay(target: &Target, now: SystemTime) -> Duration {
+    let interval = target.interval.as_nanos().max(1);
+    // DefaultHasher::new() has fixed keys: the same phase on every start of
+    // the same binary.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    target.labels.hash(&mut h);
+    target.url.hash(&mut h);
+    let offset = u128::from(h.finish()) % interval;
+    let now_ns = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() % interval;
+    let delay = (offset + interval - now_ns) % interval;
+    Duration::from_nanos(u64::try_from(delay).unwrap_or(0))
+}
+
+fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The labels of `target` with `__name__`: a report series.
+fn series_of(target: &Target, name: &str) -> Labels {
+    let mut labels = target.labels.clone();
+    labels.set("__name__".into(), name.to_owned());
+    labels
+}

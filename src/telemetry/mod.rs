@@ -1,1 +1,7 @@
-//! (in progress)
+//! Self-metrics, owned on the executor thread (blocking closures return
+//! values and never count), and the small HTTP responder that serves them.
+
+pub mod metrics;
+pub mod serve;
+
+pub use metrics::{QueueMetrics, Telemetry};

@@ -1,0 +1,99 @@
+//! The `listen` endpoint: `/metrics`, `/-/healthy`, `/-/ready`. Connections
+//! are answered one at a time, one request each, the whole exchange bounded
+//! by `TIMEOUT`: the clients are a Prometheus or outpost's own scrape.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::{TcpListener, TcpStream};
+use smol::Timer;
+
+use super::Telemetry;
+
+/// Largest request head read; anything longer is answered 431.
+const MAX_HEAD: usize = 8 * 1024;
+/// A client whose exchange takes longer is dropped.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn serve(listener: TcpListener, telemetry: Rc<Telemetry>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let exchange = async {
+                    answer(stream, peer, &telemetry).await;
+                    true
+                };
+                let timeout = async {
+                    Timer::after(TIMEOUT).await;
+                    false
+                };
+                if !smol::future::or(exchange, timeout).await {
+                    log::debug!("listen: {peer} timed out");
+                }
+            }
+            Err(e) => {
+                log::warn!("listen: accept: {e}");
+                Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn answer(mut stream: TcpStream, peer: SocketAddr, telemetry: &Telemetry) {
+    let (status, content_type, body) = match read_head(&mut stream).await {
+        Err(status) => (status, "text/plain", String::new()),
+        Ok(path) => route(&path, telemetry),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if let Err(e) = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.flush().await
+    }
+    .await
+    {
+        log::debug!("listen: answer {peer}: {e}");
+    }
+}
+
+fn route(path: &str, telemetry: &Telemetry) -> (&'static str, &'static str, String) {
+    match path.split('?').next().unwrap_or("") {
+        "/metrics" => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", telemetry.render()),
+        "/-/healthy" => ("200 OK", "text/plain", "outpost is healthy.\n".into()),
+        "/-/ready" => ("200 OK", "text/plain", "outpost is ready.\n".into()),
+        _ => ("404 Not Found", "text/plain", "not found\n".into()),
+    }
+}
+
+/// Reads the request head; returns the path of a GET, or the status to answer.
+async fn read_head(stream: &mut TcpStream) -> Result<String, &'static str> {
+    let mut buf = vec![0u8; MAX_HEAD];
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            return Err("431 Request Header Fields Too Large");
+        }
+        let n = stream.read(&mut buf[filled..]).await.map_err(|_| "400 Bad Request")?;
+        if n == 0 {
+            return Err("400 Bad Request");
+        }
+        filled += n;
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&buf[..filled]) {
+            Ok(httparse::Status::Partial) => continue,
+            Ok(httparse::Status::Complete(_)) => {
+                return match (request.method, request.path) {
+                    (Some("GET"), Some(path)) => Ok(path.to_owned()),
+                    _ => Err("405 Method Not Allowed"),
+                };
+            }
+            Err(_) => return Err("400 Bad Request"),
+        }
+    }
+}
