@@ -1,0 +1,95 @@
+//! The per-sample path on a real node_exporter page: parse → labels →
+//! encode → compress. Prints ns/sample and heap allocations/sample for the
+//! first scrape of a target (every series new) and for the steady state
+//! (every series seen in the previous scrape). A benchmark, not a test: it
+//! asserts nothing about time.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use outpost::discovery::Target;
+use outpost::model::Labels;
+use outpost::scrape::ingest;
+use outpost::scrape::series::SeriesCache;
+use outpost::staging::Staging;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every method delegates to `System` with the caller's own pointer
+// and layout, so `System`'s guarantees carry over unchanged; the counter is
+// an atomic with no other effect.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded as received (see the impl's comment).
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc`/`realloc` above, i.e. from `System`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as for `dealloc`; `new_size` is the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const PAGE: &str = include_str!("../tests/fixtures/node_exporter.prom");
+
+fn main() {
+    let target = Target {
+        labels: Labels::from_pairs([("instance", "127.0.0.1:9100"), ("job", "node"), ("role", "modem")]),
+        url: "http://127.0.0.1:9100/metrics".into(),
+        interval: Duration::from_secs(15),
+        timeout: Duration::from_secs(10),
+        honor_labels: false,
+        honor_timestamps: true,
+        sample_limit: 0,
+    };
+    let external = vec![("cluster".to_owned(), "edge-01".to_owned())];
+    let mut staging = Staging::new(2000, Duration::from_secs(5), 0);
+    let mut cache = SeriesCache::default();
+    let mut staged = Vec::new();
+    let mut compressed = 0usize;
+
+    let mut scrape = |cache: &mut SeriesCache, ts: i64| -> usize {
+        staged.clear();
+        let n = ingest(PAGE.as_bytes(), &target, cache, &external, ts, &mut staged).expect("fixture parses");
+        let now = Instant::now();
+        for (labels, value, ts) in staged.drain(..) {
+            if let Some(block) = staging.push(&labels, value, ts, now) {
+                compressed += block.payload.len();
+            }
+        }
+        n
+    };
+
+    // First scrape: every series is new.
+    let (a0, t0) = (ALLOCATIONS.load(Ordering::Relaxed), Instant::now());
+    let samples = scrape(&mut cache, 1);
+    let (cold_ns, cold_allocs) = (t0.elapsed().as_nanos(), ALLOCATIONS.load(Ordering::Relaxed) - a0);
+
+    // Steady state: warm up, then measure many scrapes of the same page.
+    for i in 0..20 {
+        scrape(&mut cache, 2 + i);
+    }
+    let rounds = 400;
+    let (a0, t0) = (ALLOCATIONS.load(Ordering::Relaxed), Instant::now());
+    for i in 0..rounds {
+        scrape(&mut cache, 100 + i);
+    }
+    let (warm_ns, warm_allocs) = (t0.elapsed().as_nanos(), ALLOCATIONS.load(Ordering::Relaxed) - a0);
+    let total = (samples * rounds as usize) as f64;
+
+    println!("pipeline benchmark: node_exporter page, {samples} samples, {} bytes", PAGE.len());
+    println!("  first scrape : {:>8.1} ns/sample  {:>6.2} allocations/sample", cold_ns as f64 / samples as f64, cold_allocs as f64 / samples as f64);
+    println!("  steady state : {:>8.1} ns/sample  {:>6.3} allocations/sample  ({rounds} scrapes)", warm_ns as f64 / total, warm_allocs as f64 / total);
+    println!("  compressed   : {:>8.1} bytes/sample on the wire", compressed as f64 / (total + 21.0 * samples as f64));
+}

@@ -1,0 +1,205 @@
+//! In-test stand-ins for fault injection: a remote-write receiver that
+//! answers from a script (503, 429, 400, ...) and records every request, and
+//! a scrape target that serves a fixed body. Loopback only; both stop when
+//! dropped (the accept loop polls a flag, bounded by its short timeout).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use outpost::staging::encode::WriteRequest;
+use prost::Message;
+
+/// One request as the fake receiver saw it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub at: Instant,
+    pub headers: Vec<(String, String)>,
+    /// The raw (snappy) body, to compare retries byte for byte.
+    pub body: Vec<u8>,
+    pub request: WriteRequest,
+    /// The status the script answered with.
+    pub status: u16,
+}
+
+/// What to answer to request number `n` (0-based): status and extra headers.
+pub type Script = Box<dyn Fn(usize) -> (u16, Vec<(&'static str, String)>) + Send + Sync>;
+
+pub struct FakeReceiver {
+    pub port: u16,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeReceiver {
+    pub fn start(script: Script) -> FakeReceiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake receiver");
+        let port = listener.local_addr().expect("addr").port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (received, stop) = (received.clone(), stop.clone());
+            std::thread::spawn(move || serve(listener, script, received, stop, handle_write))
+        };
+        FakeReceiver { port, received, stop, thread: Some(thread) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/api/v1/write", self.port)
+    }
+
+    pub fn snapshot(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for FakeReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A scrape target that answers every GET with `body`.
+pub struct FakeTarget {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeTarget {
+    pub fn start(body: &'static str) -> FakeTarget {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake target");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            let script: Script = Box::new(|_| (200, Vec::new()));
+            std::thread::spawn(move || {
+                serve(listener, script, Arc::new(Mutex::new(Vec::new())), stop, move |_, _, _, _, stream| {
+                    respond(stream, 200, &[("Content-Type", "text/plain; version=0.0.4".into())], body)
+                })
+            })
+        };
+        FakeTarget { port, stop, thread: Some(thread) }
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FakeTarget {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(
+    listener: TcpListener,
+    script: Script,
+    received: Arc<Mutex<Vec<Received>>>,
+    stop: Arc<AtomicBool>,
+    handle: impl Fn(&Script, &Mutex<Vec<Received>>, Vec<(String, String)>, Vec<u8>, &mut TcpStream) -> std::io::Result<()>,
+) {
+    listener.set_nonblocking(true).expect("nonblocking");
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((mut stream, _)) => {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                // Keep-alive: serve requests on this connection until it closes or idles.
+                while !stop.load(Ordering::SeqCst) {
+                    match read_request(&mut stream) {
+                        Ok(Some((headers, body))) => {
+                            if handle(&script, &received, headers, body, &mut stream).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => continue,
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+#[allow(clippy::type_complexity)]
+fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<(Vec<(String, String)>, Vec<u8>)>> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 {
+            return Ok(None);
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        }
+    }
+    let len = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body)?;
+    Ok(Some((headers, body)))
+}
+
+fn handle_write(
+    script: &Script,
+    received: &Mutex<Vec<Received>>,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    stream: &mut TcpStream,
+) -> std::io::Result<()> {
+    let raw = snap::raw::Decoder::new().decompress_vec(&body).expect("snappy block format");
+    let request = WriteRequest::decode(&raw[..]).expect("a WriteRequest");
+    let n = received.lock().expect("lock").len();
+    let (status, extra) = script(n);
+    received.lock().expect("lock").push(Received { at: Instant::now(), headers, body, request, status });
+    let message = if status >= 400 { format!("scripted {status} for request {n}\n") } else { String::new() };
+    respond(stream, status, &extra, &message)
+}
+
+fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &str) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    stream.flush()
+}
+
+/// Every sample received with a 2xx answer: (series labels as `name=value,...`, timestamp, value).
+pub fn delivered(received: &[Received]) -> Vec<(String, i64, f64)> {
+    let mut out = Vec::new();
+    for r in received.iter().filter(|r| (200..300).contains(&r.status)) {
+        for ts in &r.request.timeseries {
+            let key = ts.labels.iter().map(|l| format!("{}={}", l.name, l.value)).collect::<Vec<_>>().join(",");
+            for s in &ts.samples {
+                out.push((key.clone(), s.timestamp, s.value));
+            }
+        }
+    }
+    out
+}
