@@ -1,23 +1,415 @@
-//! TOML -> Config (in progress).
-use super::Config;
+//! TOML -> [`Config`]: deserialise into the raw schema (unknown keys are
+//! errors), apply Prometheus's defaults, validate, then refuse the keys
+//! outpost does not implement yet. Every error reads `origin:line:col: reason`
+//! when the input has a position for it, else `origin: reason`.
+
+use super::schema::{self, Labels, RawBuffer, RawConfig, RawGlobal, RawQueueConfig};
+use super::schema::{RawRemoteWrite, RawScrapeConfig};
+use super::{BufferConfig, Config, Global, QueueConfig, RemoteWrite, Scheme, ScrapeConfig};
+use super::{StaticConfig, check, duration, size};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
 use std::path::Path;
+use std::time::Duration;
+use toml::Spanned;
 
-#[derive(Debug)]
-pub struct ConfigError(pub String);
+/// Why a configuration was refused, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    origin: String,
+    position: Option<(usize, usize)>,
+    reason: String,
+}
 
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl ConfigError {
+    /// The path or name the text came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// 1-based (line, column in characters), when the error has a place.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        self.position
+    }
+
+    /// The message without origin and position.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.origin, self.reason),
+            None => write!(f, "{}: {}", self.origin, self.reason),
+        }
     }
 }
 
 impl std::error::Error for ConfigError {}
 
+/// Reads and parses the file at `path`; errors name the path as origin.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-    parse(&text, &path.display().to_string())
+    let origin = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text, &origin),
+        Err(e) => Err(ConfigError {
+            origin,
+            position: None,
+            reason: format!("cannot read: {e}"),
+        }),
+    }
 }
 
-pub fn parse(_text: &str, origin: &str) -> Result<Config, ConfigError> {
-    Err(ConfigError(format!("{origin}: not implemented")))
+/// Parses and validates `text`; `origin` names it in errors and in `Config::origin`.
+pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    let src = Source { text, origin };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        // message() is toml's reason without the multi-line source snippet.
+        let reason = e.message().lines().collect::<Vec<_>>().join("; ");
+        src.error(e.span(), reason)
+    })?;
+    let listen = match &raw.listen {
+        Some(v) => Some(v.get_ref().parse().map_err(|_| {
+            let reason = format!(
+                "listen {:?}: expected ip:port, e.g. \"127.0.0.1:9464\"",
+                v.get_ref()
+            );
+            src.at(v, reason)
+        })?),
+        None => None,
+    };
+    let global = global(&src, &raw.global)?;
+    let config = Config {
+        origin: origin.to_string(),
+        listen,
+        log_level: match &raw.log_level {
+            Some(v) => check::log_level(v.get_ref()).map_err(|reason| src.at(v, reason))?,
+            None => log::LevelFilter::Info,
+        },
+        buffer: buffer(&src, &raw.buffer)?,
+        remote_write: remote_writes(&src, &raw.remote_write)?,
+        scrape_configs: scrape_configs(&src, &raw.scrape_configs, &global)?,
+        global,
+    };
+    match schema::unsupported(&raw) {
+        Some((span, reason)) => Err(src.error(Some(span), reason)),
+        None => Ok(config),
+    }
+}
+
+/// Prometheus's defaults (config.DefaultGlobalConfig, DefaultRemoteWriteConfig, DefaultQueueConfig).
+const SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+const REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
+const BUFFER_MEMORY: u64 = 4 << 20;
+const MAX_SAMPLES_PER_SEND: usize = 2000;
+const BATCH_SEND_DEADLINE: Duration = Duration::from_secs(5);
+const MIN_BACKOFF: Duration = Duration::from_millis(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The text being parsed, to turn byte spans into `origin:line:col`.
+struct Source<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Source<'_> {
+    fn error(&self, span: Option<Range<usize>>, reason: impl Into<String>) -> ConfigError {
+        let position = span.map(|span| {
+            // Bytes, not str slicing: a span must never panic, whatever it is.
+            let before = &self.text.as_bytes()[..span.start.min(self.text.len())];
+            let line_start = before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            let line = 1 + before.iter().filter(|b| **b == b'\n').count();
+            // Count characters: skip UTF-8 continuation bytes.
+            let col = 1 + before[line_start..]
+                .iter()
+                .filter(|b| (**b & 0xC0) != 0x80)
+                .count();
+            (line, col)
+        });
+        ConfigError {
+            origin: self.origin.to_string(),
+            position,
+            reason: reason.into(),
+        }
+    }
+
+    fn at<T>(&self, value: &Spanned<T>, reason: impl Into<String>) -> ConfigError {
+        self.error(Some(value.span()), reason)
+    }
+
+    /// An optional duration; zero is refused (it would mean a busy loop or no timeout).
+    fn duration(
+        &self,
+        key: &str,
+        value: &Option<Spanned<String>>,
+    ) -> Result<Option<Duration>, ConfigError> {
+        let Some(value) = value else { return Ok(None) };
+        let d = duration::parse(value.get_ref()).map_err(|e| {
+            self.at(
+                value,
+                format!("invalid duration {:?}: {e}", value.get_ref()),
+            )
+        })?;
+        if d.is_zero() {
+            return Err(self.at(value, format!("{key} must be greater than 0")));
+        }
+        Ok(Some(d))
+    }
+
+    fn size(&self, value: &Spanned<String>) -> Result<u64, ConfigError> {
+        size::parse(value.get_ref())
+            .map_err(|e| self.at(value, format!("invalid size {:?}: {e}", value.get_ref())))
+    }
+
+    /// Checks each label name; `reserved` refuses the `__` prefix too.
+    fn labels(
+        &self,
+        raw: &Labels,
+        reserved: bool,
+    ) -> Result<BTreeMap<String, String>, ConfigError> {
+        let mut out = BTreeMap::new();
+        for (name, value) in raw {
+            check::label_name(name.get_ref(), reserved).map_err(|reason| self.at(name, reason))?;
+            out.insert(name.get_ref().clone(), value.get_ref().clone());
+        }
+        Ok(out)
+    }
+
+    /// Prometheus's rule (config.ScrapeConfig.Validate): an explicit timeout
+    /// above the interval is an error; a missing one is the default timeout,
+    /// capped at the interval.
+    fn timeout(
+        &self,
+        raw: &Option<Spanned<String>>,
+        interval: Duration,
+        default: Duration,
+        context: &str,
+    ) -> Result<Duration, ConfigError> {
+        match (raw, self.duration("scrape_timeout", raw)?) {
+            (Some(value), Some(timeout)) if timeout > interval => Err(self.at(
+                value,
+                format!(
+                    "scrape_timeout {} is greater than scrape_interval {} {context}",
+                    duration::format(timeout),
+                    duration::format(interval)
+                ),
+            )),
+            (_, Some(timeout)) => Ok(timeout),
+            (_, None) => Ok(default.min(interval)),
+        }
+    }
+}
+
+fn global(src: &Source, raw: &RawGlobal) -> Result<Global, ConfigError> {
+    let scrape_interval = src
+        .duration("scrape_interval", &raw.scrape_interval)?
+        .unwrap_or(SCRAPE_INTERVAL);
+    Ok(Global {
+        scrape_interval,
+        scrape_timeout: src.timeout(
+            &raw.scrape_timeout,
+            scrape_interval,
+            SCRAPE_TIMEOUT,
+            "in [global]",
+        )?,
+        external_labels: src.labels(&raw.external_labels, true)?,
+    })
+}
+
+fn buffer(src: &Source, raw: &RawBuffer) -> Result<BufferConfig, ConfigError> {
+    let memory = match &raw.memory {
+        Some(value) => match src.size(value)? {
+            0 => return Err(src.at(value, "buffer.memory must be greater than 0")),
+            bytes => bytes,
+        },
+        None => BUFFER_MEMORY,
+    };
+    Ok(BufferConfig { memory })
+}
+
+fn remote_writes(
+    src: &Source,
+    raw: &[Spanned<RawRemoteWrite>],
+) -> Result<Vec<RemoteWrite>, ConfigError> {
+    if raw.is_empty() {
+        return Err(src.error(
+            None,
+            "no [[remote_write]]: at least one receiver is required",
+        ));
+    }
+    let mut out: Vec<RemoteWrite> = Vec::with_capacity(raw.len());
+    for entry in raw {
+        let entry = entry.get_ref();
+        let rw = remote_write(src, entry)?;
+        if out.iter().any(|other| other.name == rw.name) {
+            let place = entry.name.as_ref().unwrap_or(&entry.url);
+            return Err(src.at(place, format!("duplicate remote_write name {:?}", rw.name)));
+        }
+        out.push(rw);
+    }
+    Ok(out)
+}
+
+fn remote_write(src: &Source, raw: &RawRemoteWrite) -> Result<RemoteWrite, ConfigError> {
+    let url = raw.url.get_ref();
+    let authority =
+        check::url(url).map_err(|reason| src.at(&raw.url, format!("url {url:?}: {reason}")))?;
+    let name = match &raw.name {
+        Some(name) if name.get_ref().is_empty() => {
+            return Err(src.at(name, "remote_write name must not be empty"));
+        }
+        Some(name) => name.get_ref().clone(),
+        None => authority.to_string(),
+    };
+    let mut headers = BTreeMap::new();
+    for (key, value) in &raw.headers {
+        check::header(key.get_ref(), value.get_ref()).map_err(|reason| src.at(key, reason))?;
+        if headers
+            .keys()
+            .any(|k: &String| k.eq_ignore_ascii_case(key.get_ref()))
+        {
+            return Err(src.at(
+                key,
+                format!(
+                    "duplicate header {:?} (names are case-insensitive)",
+                    key.get_ref()
+                ),
+            ));
+        }
+        headers.insert(key.get_ref().clone(), value.get_ref().clone());
+    }
+    Ok(RemoteWrite {
+        name,
+        url: url.clone(),
+        remote_timeout: src
+            .duration("remote_timeout", &raw.remote_timeout)?
+            .unwrap_or(REMOTE_TIMEOUT),
+        headers,
+        queue_config: queue_config(src, &raw.queue_config)?,
+    })
+}
+
+fn queue_config(src: &Source, raw: &RawQueueConfig) -> Result<QueueConfig, ConfigError> {
+    let max_samples_per_send = match &raw.max_samples_per_send {
+        Some(value) if *value.get_ref() == 0 => {
+            return Err(src.at(value, "max_samples_per_send must be greater than 0"));
+        }
+        Some(value) => *value.get_ref(),
+        None => MAX_SAMPLES_PER_SEND,
+    };
+    let min_backoff = src
+        .duration("min_backoff", &raw.min_backoff)?
+        .unwrap_or(MIN_BACKOFF);
+    let max_backoff = src
+        .duration("max_backoff", &raw.max_backoff)?
+        .unwrap_or(MAX_BACKOFF);
+    if min_backoff > max_backoff {
+        // Point at whichever the user wrote; at least one was, or the defaults would hold.
+        if let Some(place) = raw.min_backoff.as_ref().or(raw.max_backoff.as_ref()) {
+            return Err(src.at(
+                place,
+                format!(
+                    "min_backoff {} is greater than max_backoff {}",
+                    duration::format(min_backoff),
+                    duration::format(max_backoff)
+                ),
+            ));
+        }
+    }
+    if let Some(rate_limit) = &raw.rate_limit {
+        // Only "0" (unlimited) is accepted for now; see schema::unsupported.
+        src.size(rate_limit)?;
+    }
+    Ok(QueueConfig {
+        max_samples_per_send,
+        batch_send_deadline: src
+            .duration("batch_send_deadline", &raw.batch_send_deadline)?
+            .unwrap_or(BATCH_SEND_DEADLINE),
+        min_backoff,
+        max_backoff,
+        retry_on_http_429: raw.retry_on_http_429.unwrap_or(true),
+    })
+}
+
+fn scrape_configs(
+    src: &Source,
+    raw: &[RawScrapeConfig],
+    global: &Global,
+) -> Result<Vec<ScrapeConfig>, ConfigError> {
+    let mut out: Vec<ScrapeConfig> = Vec::with_capacity(raw.len());
+    for job in raw {
+        let job_name = job.job_name.get_ref();
+        if out.iter().any(|other| other.job_name == *job_name) {
+            return Err(src.at(&job.job_name, format!("duplicate job_name {job_name:?}")));
+        }
+        out.push(scrape_config(src, job, global)?);
+    }
+    Ok(out)
+}
+
+fn scrape_config(
+    src: &Source,
+    job: &RawScrapeConfig,
+    global: &Global,
+) -> Result<ScrapeConfig, ConfigError> {
+    let job_name = job.job_name.get_ref();
+    if job_name.is_empty() {
+        return Err(src.at(&job.job_name, "job_name must not be empty"));
+    }
+    let scrape_interval = src
+        .duration("scrape_interval", &job.scrape_interval)?
+        .unwrap_or(global.scrape_interval);
+    let context = format!("for job {job_name:?}");
+    let scrape_timeout = src.timeout(
+        &job.scrape_timeout,
+        scrape_interval,
+        global.scrape_timeout,
+        &context,
+    )?;
+    let metrics_path = match &job.metrics_path {
+        Some(path) if !path.get_ref().starts_with('/') => {
+            let reason = format!("metrics_path {:?}: must start with \"/\"", path.get_ref());
+            return Err(src.at(path, reason));
+        }
+        Some(path) => path.get_ref().clone(),
+        None => "/metrics".to_string(),
+    };
+    let scheme = match job.scheme.as_ref().map(|s| (s, s.get_ref().as_str())) {
+        None | Some((_, "http")) => Scheme::Http,
+        Some((_, "https")) => Scheme::Https,
+        Some((value, other)) => {
+            let reason = format!("scheme {other:?}: expected \"http\" or \"https\"");
+            return Err(src.at(value, reason));
+        }
+    };
+    let mut static_configs = Vec::with_capacity(job.static_configs.len());
+    for group in &job.static_configs {
+        for target in &group.targets {
+            check::target(target.get_ref()).map_err(|reason| {
+                src.at(target, format!("target {:?}: {reason}", target.get_ref()))
+            })?;
+        }
+        static_configs.push(StaticConfig {
+            targets: group.targets.iter().map(|t| t.get_ref().clone()).collect(),
+            labels: src.labels(&group.labels, false)?,
+        });
+    }
+    Ok(ScrapeConfig {
+        job_name: job_name.clone(),
+        scrape_interval,
+        scrape_timeout,
+        metrics_path,
+        scheme,
+        honor_labels: job.honor_labels.unwrap_or(false),
+        honor_timestamps: job.honor_timestamps.unwrap_or(true),
+        sample_limit: job.sample_limit.unwrap_or(0),
+        static_configs,
+    })
 }

@@ -4,6 +4,7 @@
 
 pub mod duration;
 pub mod load;
+mod schema;
 pub mod size;
 
 use std::collections::BTreeMap;
@@ -98,3 +99,163 @@ pub struct StaticConfig {
     pub targets: Vec<String>,
     pub labels: BTreeMap<String, String>,
 }
+
+/// The string checks behind the invariants above. Each returns a reason
+/// without context; load.rs adds the value's position and the key.
+mod check {
+    use std::net::Ipv6Addr;
+
+    /// Headers outpost sets itself: remote write 1.0's own, and those the HTTP
+    /// client owns (Prometheus's `reservedHeaders`, less the SigV4 ones).
+    const RESERVED_HEADERS: [&str; 12] = [
+        "content-encoding",
+        "content-type",
+        "x-prometheus-remote-write-version",
+        "user-agent",
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "accept-encoding",
+        "proxy-authorization",
+        "proxy-authenticate",
+    ];
+
+    pub fn log_level(s: &str) -> Result<log::LevelFilter, String> {
+        use log::LevelFilter::*;
+        let levels = [Error, Warn, Info, Debug, Trace, Off];
+        match levels
+            .into_iter()
+            .find(|l| l.as_str().to_ascii_lowercase() == s)
+        {
+            Some(level) => Ok(level),
+            None => Err(format!(
+                "log_level {s:?}: expected one of error, warn, info, debug, trace, off"
+            )),
+        }
+    }
+
+    /// `[a-zA-Z_][a-zA-Z0-9_]*`; with `reserved`, also not starting with `__`.
+    pub fn label_name(name: &str, reserved: bool) -> Result<(), String> {
+        let mut bytes = name.bytes();
+        let first_ok = bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+        if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!(
+                "invalid label name {name:?}: must match [a-zA-Z_][a-zA-Z0-9_]*"
+            ));
+        }
+        if reserved && name.starts_with("__") {
+            return Err(format!(
+                "external label name {name:?} is reserved: names starting with \"__\" are internal"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A scrape target: `host:port` or `[ipv6]:port`, nothing else.
+    pub fn target(t: &str) -> Result<(), &'static str> {
+        if t.contains(['/', '?', '#', '@']) {
+            return Err("must be host:port, without scheme, path or credentials");
+        }
+        let (_, port) = host_port(t)?;
+        port.ok_or("port is required (host:port)")
+            .and_then(check_port)
+    }
+
+    /// An absolute http(s) URL with a host; returns its `host[:port]`.
+    pub fn url(u: &str) -> Result<&str, &'static str> {
+        let Some((scheme, rest)) = u.split_once("://") else {
+            return Err("must be an absolute http or https URL");
+        };
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return Err("scheme must be http or https");
+        }
+        if u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must not contain whitespace or control characters");
+        }
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        let host_and_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if let (_, Some(port)) = host_port(host_and_port)? {
+            check_port(port)?;
+        }
+        Ok(host_and_port)
+    }
+
+    /// Refuses reserved names, names that are not HTTP tokens, and control characters.
+    pub fn header(name: &str, value: &str) -> Result<(), String> {
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(format!(
+                "header {name:?} is reserved: outpost sets it itself"
+            ));
+        }
+        if lower == "authorization" {
+            return Err(format!(
+                "header {name:?} is not allowed: credentials belong in bearer_token_file, basic_auth or authorization (not supported yet)"
+            ));
+        }
+        // RFC 9110 token characters.
+        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() || !name.bytes().all(tchar) {
+            return Err(format!("invalid header name {name:?}"));
+        }
+        if value.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(format!(
+                "header {name:?}: value must not contain control characters"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Splits `host[:port]` or `[ipv6][:port]` and checks the host.
+    fn host_port(s: &str) -> Result<(&str, Option<&str>), &'static str> {
+        if let Some(rest) = s.strip_prefix('[') {
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or("missing \"]\" after IPv6 address")?;
+            let address = host
+                .split_once('%')
+                .map_or(host, |(address, _zone)| address);
+            address
+                .parse::<Ipv6Addr>()
+                .map_err(|_| "invalid IPv6 address in brackets")?;
+            return match after {
+                "" => Ok((host, None)),
+                _ => after
+                    .strip_prefix(':')
+                    .map(|port| (host, Some(port)))
+                    .ok_or("unexpected text after \"]\""),
+            };
+        }
+        let (host, port) = match s.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (s, None),
+        };
+        if host.contains(':') {
+            return Err("IPv6 addresses must be in brackets, e.g. [::1]:9100");
+        }
+        if host.is_empty() {
+            return Err("host is missing");
+        }
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        {
+            return Err("invalid character in host");
+        }
+        Ok((host, port))
+    }
+
+    fn check_port(port: &str) -> Result<(), &'static str> {
+        match port.parse::<u16>() {
+            Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+            _ => Err("port must be a number from 1 to 65535"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

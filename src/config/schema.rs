@@ -1,0 +1,203 @@
+//! The raw TOML schema of the SPEC's "Configuration (TOML)" section as serde
+//! structs: every key the SPEC names and no other (unknown keys are errors
+//! with their position). Values keep their byte spans for error positions.
+//! Keys outpost does not implement yet are parsed here and refused by
+//! [`unsupported`], the one place to delete from as each feature lands.
+
+use super::size;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use toml::{Spanned, Value};
+
+pub type Labels = BTreeMap<Spanned<String>, Spanned<String>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub data_dir: Option<Spanned<String>>,
+    pub listen: Option<Spanned<String>>,
+    pub log_level: Option<Spanned<String>>,
+    #[serde(default)]
+    pub global: RawGlobal,
+    #[serde(default)]
+    pub buffer: RawBuffer,
+    #[serde(default)]
+    pub remote_write: Vec<Spanned<RawRemoteWrite>>,
+    #[serde(default)]
+    pub scrape_configs: Vec<RawScrapeConfig>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGlobal {
+    pub scrape_interval: Option<Spanned<String>>,
+    pub scrape_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub external_labels: Labels,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBuffer {
+    pub memory: Option<Spanned<String>>,
+    pub disk: Option<Spanned<String>>,
+    pub segment: Option<Spanned<String>>,
+    pub max_age: Option<Spanned<String>>,
+    pub sync_interval: Option<Spanned<String>>,
+    pub persist: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRemoteWrite {
+    pub name: Option<Spanned<String>>,
+    pub url: Spanned<String>,
+    pub remote_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub headers: Labels,
+    #[serde(default)]
+    pub queue_config: RawQueueConfig,
+    pub bearer_token_file: Option<Spanned<String>>,
+    pub basic_auth: Option<Spanned<Value>>,
+    pub authorization: Option<Spanned<Value>>,
+    pub tls_config: Option<Spanned<Value>>,
+    pub write_relabel_configs: Option<Spanned<Value>>,
+    pub metadata_config: Option<Spanned<Value>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueueConfig {
+    pub max_samples_per_send: Option<Spanned<usize>>,
+    pub batch_send_deadline: Option<Spanned<String>>,
+    pub max_shards: Option<Spanned<i64>>,
+    pub min_backoff: Option<Spanned<String>>,
+    pub max_backoff: Option<Spanned<String>>,
+    pub retry_on_http_429: Option<bool>,
+    pub rate_limit: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScrapeConfig {
+    pub job_name: Spanned<String>,
+    pub scrape_interval: Option<Spanned<String>>,
+    pub scrape_timeout: Option<Spanned<String>>,
+    pub metrics_path: Option<Spanned<String>>,
+    pub scheme: Option<Spanned<String>>,
+    pub honor_labels: Option<bool>,
+    pub honor_timestamps: Option<bool>,
+    pub sample_limit: Option<usize>,
+    #[serde(default)]
+    pub static_configs: Vec<RawStaticConfig>,
+    pub params: Option<Spanned<Value>>,
+    pub label_limit: Option<Spanned<u64>>,
+    pub label_name_length_limit: Option<Spanned<u64>>,
+    pub label_value_length_limit: Option<Spanned<u64>>,
+    pub body_size_limit: Option<Spanned<String>>,
+    pub basic_auth: Option<Spanned<Value>>,
+    pub bearer_token_file: Option<Spanned<String>>,
+    pub tls_config: Option<Spanned<Value>>,
+    pub file_sd_configs: Option<Spanned<Value>>,
+    pub kubernetes_sd_configs: Option<Spanned<Value>>,
+    pub relabel_configs: Option<Spanned<Value>>,
+    pub metric_relabel_configs: Option<Spanned<Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStaticConfig {
+    #[serde(default)]
+    pub targets: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub labels: Labels,
+}
+
+/// The earliest key in the text that the SPEC names but outpost does not
+/// implement yet, as (span, reason); `None` when there is none.
+pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
+    fn span<T>(value: &Option<Spanned<T>>) -> Option<Range<usize>> {
+        value.as_ref().map(Spanned::span)
+    }
+    let buffer = &raw.buffer;
+    let mut found = vec![
+        ("data_dir", span(&raw.data_dir)),
+        ("buffer.disk", span(&buffer.disk)),
+        ("buffer.segment", span(&buffer.segment)),
+        ("buffer.max_age", span(&buffer.max_age)),
+        ("buffer.sync_interval", span(&buffer.sync_interval)),
+        ("buffer.persist", span(&buffer.persist)),
+        (
+            "more than one [[remote_write]]",
+            raw.remote_write.get(1).map(Spanned::span),
+        ),
+    ];
+    for rw in raw.remote_write.iter().map(Spanned::get_ref) {
+        let queue = &rw.queue_config;
+        // One shard and no rate limit are what the sender does today: accepted.
+        let shards = queue.max_shards.as_ref().filter(|v| *v.get_ref() != 1);
+        let rate = queue
+            .rate_limit
+            .as_ref()
+            .filter(|v| size::parse(v.get_ref()) != Ok(0));
+        found.extend([
+            (
+                "remote_write.bearer_token_file",
+                span(&rw.bearer_token_file),
+            ),
+            ("remote_write.basic_auth", span(&rw.basic_auth)),
+            ("remote_write.authorization", span(&rw.authorization)),
+            ("remote_write.tls_config", span(&rw.tls_config)),
+            (
+                "remote_write.write_relabel_configs",
+                span(&rw.write_relabel_configs),
+            ),
+            ("remote_write.metadata_config", span(&rw.metadata_config)),
+            (
+                "queue_config.max_shards other than 1",
+                shards.map(Spanned::span),
+            ),
+            (
+                "queue_config.rate_limit other than \"0\"",
+                rate.map(Spanned::span),
+            ),
+        ]);
+    }
+    for job in &raw.scrape_configs {
+        found.extend([
+            ("scrape_configs.params", span(&job.params)),
+            ("scrape_configs.label_limit", span(&job.label_limit)),
+            (
+                "scrape_configs.label_name_length_limit",
+                span(&job.label_name_length_limit),
+            ),
+            (
+                "scrape_configs.label_value_length_limit",
+                span(&job.label_value_length_limit),
+            ),
+            ("scrape_configs.body_size_limit", span(&job.body_size_limit)),
+            ("scrape_configs.basic_auth", span(&job.basic_auth)),
+            (
+                "scrape_configs.bearer_token_file",
+                span(&job.bearer_token_file),
+            ),
+            ("scrape_configs.tls_config", span(&job.tls_config)),
+            ("scrape_configs.file_sd_configs", span(&job.file_sd_configs)),
+            (
+                "scrape_configs.kubernetes_sd_configs",
+                span(&job.kubernetes_sd_configs),
+            ),
+            ("scrape_configs.relabel_configs", span(&job.relabel_configs)),
+            (
+                "scrape_configs.metric_relabel_configs",
+                span(&job.metric_relabel_configs),
+            ),
+        ]);
+    }
+    let (span, what) = found
+        .into_iter()
+        .filter_map(|(what, span)| Some((span?, what)))
+        .min_by_key(|(span, _)| span.start)?;
+    Some((span, format!("{what} is not supported yet")))
+}
