@@ -89,7 +89,18 @@ fn main() {
     let total = (samples * rounds as usize) as f64;
 
     println!("pipeline benchmark: node_exporter page, {samples} samples, {} bytes", PAGE.len());
-    println!("  first scrape : {:>8.1} ns/sample  {:>6.2} allocations/sample", cold_ns as f64 / samples as f64, cold_allocs as f64 / samples as f64);
-    println!("  steady state : {:>8.1} ns/sample  {:>6.3} allocations/sample  ({rounds} scrapes)", warm_ns as f64 / total, warm_allocs as f64 / total);
-    println!("  compressed   : {:>8.1} bytes/sample on the wire", compressed as f64 / (total + 21.0 * samples as f64));
+    println!(
+        "  first scrape : {:>8.1} ns/sample  {:>6.2} allocations/sample",
+        cold_ns as f64 / samples as f64,
+        cold_allocs as f64 / samples as f64
+    );
+    println!(
+        "  steady state : {:>8.1} ns/sample  {:>6.3} allocations/sample  ({rounds} scrapes)",
+        warm_ns as f64 / total,
+        warm_allocs as f64 / total
+    );
+    println!(
+        "  compressed   : {:>8.1} bytes/sample on the wire",
+        compressed as f64 / (total + 21.0 * samples as f64)
+    );
 }

@@ -54,8 +54,11 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
     };
     let offload = Offload::new(BLOCKING_THREADS);
     // The first remote_write is the only one so far (the config refuses more).
-    let queues: Vec<Queue> =
-        config.remote_write.iter().map(|rw| Queue::new(rw, usize::try_from(config.buffer.memory).unwrap_or(usize::MAX))).collect();
+    let queues: Vec<Queue> = config
+        .remote_write
+        .iter()
+        .map(|rw| Queue::new(rw, usize::try_from(config.buffer.memory).unwrap_or(usize::MAX)))
+        .collect();
     let Some(queue) = queues.first() else { return Ok(()) };
     let telemetry = Rc::new(Telemetry {
         queues: queues.iter().map(|q| q.metrics.clone()).collect(),
@@ -77,11 +80,8 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         for target in targets {
             scrapes.push(ex.spawn(scrape::run(target, &cx)));
         }
-        let background = [
-            ex.spawn(queue.seal_on_deadline()),
-            ex.spawn(queue.run(&offload, seed())),
-            ex.spawn(watchdog()),
-        ];
+        let background =
+            [ex.spawn(queue.seal_on_deadline()), ex.spawn(queue.run(&offload, seed())), ex.spawn(watchdog())];
         if let Some(listener) = listener {
             ex.spawn(serve::serve(listener, telemetry.clone())).detach();
         }
@@ -95,7 +95,9 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         systemd::notify("READY=1");
         while let Some(signal) = signals.next().await {
             match signal {
-                Ok(Signal::Hup) => log::warn!("SIGHUP: configuration reload is not supported yet; still running"),
+                Ok(Signal::Hup) => {
+                    log::warn!("SIGHUP: configuration reload is not supported yet; still running")
+                }
                 Ok(signal) => {
                     log::info!("{signal:?}: stopping");
                     break;

@@ -57,7 +57,8 @@ mod tests {
         let name = format!("@outpost-test-{}", std::process::id());
         let abstract_listener = {
             use std::os::linux::net::SocketAddrExt;
-            let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name.as_bytes()[1..]).expect("name");
+            let addr =
+                std::os::unix::net::SocketAddr::from_abstract_name(&name.as_bytes()[1..]).expect("name");
             UnixDatagram::bind_addr(&addr).expect("bind abstract")
         };
         notify_to(std::ffi::OsStr::new(&name), "WATCHDOG=1").expect("sent");

@@ -9,7 +9,8 @@ use std::time::Duration;
 use support::fake::{FakeReceiver, FakeTarget, delivered};
 use support::{http_get, poll_until, start_outpost};
 
-const PAGE: &str = "# HELP c_total A counter.\n# TYPE c_total counter\nc_total{n=\"1\"} 1\nc_total{n=\"2\"} 2\ng 3.5\n";
+const PAGE: &str =
+    "# HELP c_total A counter.\n# TYPE c_total counter\nc_total{n=\"1\"} 1\nc_total{n=\"2\"} 2\ng 3.5\n";
 
 fn config(receiver: &FakeReceiver, targets: &[String], listen: u16) -> String {
     let targets = targets.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", ");
@@ -37,7 +38,11 @@ targets = [{targets}]
 
 /// Samples of series `name` (with `instance`) as the receiver accepted them.
 fn accepted(receiver: &FakeReceiver, series: &str) -> Vec<(i64, f64)> {
-    delivered(&receiver.snapshot()).into_iter().filter(|(k, _, _)| k.contains(series)).map(|(_, t, v)| (t, v)).collect()
+    delivered(&receiver.snapshot())
+        .into_iter()
+        .filter(|(k, _, _)| k.contains(series))
+        .map(|(_, t, v)| (t, v))
+        .collect()
 }
 
 fn self_metric(port: u16, line_prefix: &str) -> Option<f64> {

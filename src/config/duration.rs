@@ -145,10 +145,7 @@ mod tests {
             ("1d", MS(86_400_000)),
             ("2w", MS(14 * 86_400_000)),
             ("1y", MS(365 * 86_400_000)),
-            (
-                "1y2w3d4h5m6s7ms",
-                MS(((((365 + 17) * 24 + 4) * 60 + 5) * 60 + 6) * 1000 + 7),
-            ),
+            ("1y2w3d4h5m6s7ms", MS(((((365 + 17) * 24 + 4) * 60 + 5) * 60 + 6) * 1000 + 7)),
             ("1h0m", MS(3_600_000)),
             ("9223372036854ms", MS(MAX_MS)),
         ];
@@ -218,10 +215,7 @@ mod tests {
         let alphabet = ['1', '0', '9', 's', 'm', 'h', 'y', '.', '-', 'é'];
         let mut level = vec![String::new()];
         for _ in 0..4 {
-            level = level
-                .iter()
-                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
-                .collect();
+            level = level.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
             for input in &level {
                 if let Ok(d) = parse(input) {
                     assert_eq!(parse(&format(d)), Ok(d), "{input:?}");

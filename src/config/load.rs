@@ -55,11 +55,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let origin = path.display().to_string();
     match std::fs::read_to_string(path) {
         Ok(text) => parse(&text, &origin),
-        Err(e) => Err(ConfigError {
-            origin,
-            position: None,
-            reason: format!("cannot read: {e}"),
-        }),
+        Err(e) => Err(ConfigError { origin, position: None, reason: format!("cannot read: {e}") }),
     }
 }
 
@@ -73,10 +69,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     })?;
     let listen = match &raw.listen {
         Some(v) => Some(v.get_ref().parse().map_err(|_| {
-            let reason = format!(
-                "listen {:?}: expected ip:port, e.g. \"127.0.0.1:9464\"",
-                v.get_ref()
-            );
+            let reason = format!("listen {:?}: expected ip:port, e.g. \"127.0.0.1:9464\"", v.get_ref());
             src.at(v, reason)
         })?),
         None => None,
@@ -121,23 +114,13 @@ impl Source<'_> {
         let position = span.map(|span| {
             // Bytes, not str slicing: a span must never panic, whatever it is.
             let before = &self.text.as_bytes()[..span.start.min(self.text.len())];
-            let line_start = before
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(0, |i| i + 1);
+            let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
             let line = 1 + before.iter().filter(|b| **b == b'\n').count();
             // Count characters: skip UTF-8 continuation bytes.
-            let col = 1 + before[line_start..]
-                .iter()
-                .filter(|b| (**b & 0xC0) != 0x80)
-                .count();
+            let col = 1 + before[line_start..].iter().filter(|b| (**b & 0xC0) != 0x80).count();
             (line, col)
         });
-        ConfigError {
-            origin: self.origin.to_string(),
-            position,
-            reason: reason.into(),
-        }
+        ConfigError { origin: self.origin.to_string(), position, reason: reason.into() }
     }
 
     fn at<T>(&self, value: &Spanned<T>, reason: impl Into<String>) -> ConfigError {
@@ -145,18 +128,10 @@ impl Source<'_> {
     }
 
     /// An optional duration; zero is refused (it would mean a busy loop or no timeout).
-    fn duration(
-        &self,
-        key: &str,
-        value: &Option<Spanned<String>>,
-    ) -> Result<Option<Duration>, ConfigError> {
+    fn duration(&self, key: &str, value: &Option<Spanned<String>>) -> Result<Option<Duration>, ConfigError> {
         let Some(value) = value else { return Ok(None) };
-        let d = duration::parse(value.get_ref()).map_err(|e| {
-            self.at(
-                value,
-                format!("invalid duration {:?}: {e}", value.get_ref()),
-            )
-        })?;
+        let d = duration::parse(value.get_ref())
+            .map_err(|e| self.at(value, format!("invalid duration {:?}: {e}", value.get_ref())))?;
         if d.is_zero() {
             return Err(self.at(value, format!("{key} must be greater than 0")));
         }
@@ -169,11 +144,7 @@ impl Source<'_> {
     }
 
     /// Checks each label name; `reserved` refuses the `__` prefix too.
-    fn labels(
-        &self,
-        raw: &Labels,
-        reserved: bool,
-    ) -> Result<BTreeMap<String, String>, ConfigError> {
+    fn labels(&self, raw: &Labels, reserved: bool) -> Result<BTreeMap<String, String>, ConfigError> {
         let mut out = BTreeMap::new();
         for (name, value) in raw {
             check::label_name(name.get_ref(), reserved).map_err(|reason| self.at(name, reason))?;
@@ -208,17 +179,10 @@ impl Source<'_> {
 }
 
 fn global(src: &Source, raw: &RawGlobal) -> Result<Global, ConfigError> {
-    let scrape_interval = src
-        .duration("scrape_interval", &raw.scrape_interval)?
-        .unwrap_or(SCRAPE_INTERVAL);
+    let scrape_interval = src.duration("scrape_interval", &raw.scrape_interval)?.unwrap_or(SCRAPE_INTERVAL);
     Ok(Global {
         scrape_interval,
-        scrape_timeout: src.timeout(
-            &raw.scrape_timeout,
-            scrape_interval,
-            SCRAPE_TIMEOUT,
-            "in [global]",
-        )?,
+        scrape_timeout: src.timeout(&raw.scrape_timeout, scrape_interval, SCRAPE_TIMEOUT, "in [global]")?,
         external_labels: src.labels(&raw.external_labels, true)?,
     })
 }
@@ -234,15 +198,9 @@ fn buffer(src: &Source, raw: &RawBuffer) -> Result<BufferConfig, ConfigError> {
     Ok(BufferConfig { memory })
 }
 
-fn remote_writes(
-    src: &Source,
-    raw: &[Spanned<RawRemoteWrite>],
-) -> Result<Vec<RemoteWrite>, ConfigError> {
+fn remote_writes(src: &Source, raw: &[Spanned<RawRemoteWrite>]) -> Result<Vec<RemoteWrite>, ConfigError> {
     if raw.is_empty() {
-        return Err(src.error(
-            None,
-            "no [[remote_write]]: at least one receiver is required",
-        ));
+        return Err(src.error(None, "no [[remote_write]]: at least one receiver is required"));
     }
     let mut out: Vec<RemoteWrite> = Vec::with_capacity(raw.len());
     for entry in raw {
@@ -259,8 +217,7 @@ fn remote_writes(
 
 fn remote_write(src: &Source, raw: &RawRemoteWrite) -> Result<RemoteWrite, ConfigError> {
     let url = raw.url.get_ref();
-    let authority =
-        check::url(url).map_err(|reason| src.at(&raw.url, format!("url {url:?}: {reason}")))?;
+    let authority = check::url(url).map_err(|reason| src.at(&raw.url, format!("url {url:?}: {reason}")))?;
     let name = match &raw.name {
         Some(name) if name.get_ref().is_empty() => {
             return Err(src.at(name, "remote_write name must not be empty"));
@@ -271,26 +228,17 @@ fn remote_write(src: &Source, raw: &RawRemoteWrite) -> Result<RemoteWrite, Confi
     let mut headers = BTreeMap::new();
     for (key, value) in &raw.headers {
         check::header(key.get_ref(), value.get_ref()).map_err(|reason| src.at(key, reason))?;
-        if headers
-            .keys()
-            .any(|k: &String| k.eq_ignore_ascii_case(key.get_ref()))
-        {
-            return Err(src.at(
-                key,
-                format!(
-                    "duplicate header {:?} (names are case-insensitive)",
-                    key.get_ref()
-                ),
-            ));
+        if headers.keys().any(|k: &String| k.eq_ignore_ascii_case(key.get_ref())) {
+            return Err(
+                src.at(key, format!("duplicate header {:?} (names are case-insensitive)", key.get_ref()))
+            );
         }
         headers.insert(key.get_ref().clone(), value.get_ref().clone());
     }
     Ok(RemoteWrite {
         name,
         url: url.clone(),
-        remote_timeout: src
-            .duration("remote_timeout", &raw.remote_timeout)?
-            .unwrap_or(REMOTE_TIMEOUT),
+        remote_timeout: src.duration("remote_timeout", &raw.remote_timeout)?.unwrap_or(REMOTE_TIMEOUT),
         headers,
         queue_config: queue_config(src, &raw.queue_config)?,
     })
@@ -304,12 +252,8 @@ fn queue_config(src: &Source, raw: &RawQueueConfig) -> Result<QueueConfig, Confi
         Some(value) => *value.get_ref(),
         None => MAX_SAMPLES_PER_SEND,
     };
-    let min_backoff = src
-        .duration("min_backoff", &raw.min_backoff)?
-        .unwrap_or(MIN_BACKOFF);
-    let max_backoff = src
-        .duration("max_backoff", &raw.max_backoff)?
-        .unwrap_or(MAX_BACKOFF);
+    let min_backoff = src.duration("min_backoff", &raw.min_backoff)?.unwrap_or(MIN_BACKOFF);
+    let max_backoff = src.duration("max_backoff", &raw.max_backoff)?.unwrap_or(MAX_BACKOFF);
     if min_backoff > max_backoff {
         // Point at whichever the user wrote; at least one was, or the defaults would hold.
         if let Some(place) = raw.min_backoff.as_ref().or(raw.max_backoff.as_ref()) {
@@ -354,25 +298,16 @@ fn scrape_configs(
     Ok(out)
 }
 
-fn scrape_config(
-    src: &Source,
-    job: &RawScrapeConfig,
-    global: &Global,
-) -> Result<ScrapeConfig, ConfigError> {
+fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result<ScrapeConfig, ConfigError> {
     let job_name = job.job_name.get_ref();
     if job_name.is_empty() {
         return Err(src.at(&job.job_name, "job_name must not be empty"));
     }
-    let scrape_interval = src
-        .duration("scrape_interval", &job.scrape_interval)?
-        .unwrap_or(global.scrape_interval);
+    let scrape_interval =
+        src.duration("scrape_interval", &job.scrape_interval)?.unwrap_or(global.scrape_interval);
     let context = format!("for job {job_name:?}");
-    let scrape_timeout = src.timeout(
-        &job.scrape_timeout,
-        scrape_interval,
-        global.scrape_timeout,
-        &context,
-    )?;
+    let scrape_timeout =
+        src.timeout(&job.scrape_timeout, scrape_interval, global.scrape_timeout, &context)?;
     let metrics_path = match &job.metrics_path {
         Some(path) if !path.get_ref().starts_with('/') => {
             let reason = format!("metrics_path {:?}: must start with \"/\"", path.get_ref());
@@ -392,9 +327,8 @@ fn scrape_config(
     let mut static_configs = Vec::with_capacity(job.static_configs.len());
     for group in &job.static_configs {
         for target in &group.targets {
-            check::target(target.get_ref()).map_err(|reason| {
-                src.at(target, format!("target {:?}: {reason}", target.get_ref()))
-            })?;
+            check::target(target.get_ref())
+                .map_err(|reason| src.at(target, format!("target {:?}: {reason}", target.get_ref())))?;
         }
         static_configs.push(StaticConfig {
             targets: group.targets.iter().map(|t| t.get_ref().clone()).collect(),

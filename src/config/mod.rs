@@ -125,27 +125,18 @@ mod check {
     pub fn log_level(s: &str) -> Result<log::LevelFilter, String> {
         use log::LevelFilter::*;
         let levels = [Error, Warn, Info, Debug, Trace, Off];
-        match levels
-            .into_iter()
-            .find(|l| l.as_str().to_ascii_lowercase() == s)
-        {
+        match levels.into_iter().find(|l| l.as_str().to_ascii_lowercase() == s) {
             Some(level) => Ok(level),
-            None => Err(format!(
-                "log_level {s:?}: expected one of error, warn, info, debug, trace, off"
-            )),
+            None => Err(format!("log_level {s:?}: expected one of error, warn, info, debug, trace, off")),
         }
     }
 
     /// `[a-zA-Z_][a-zA-Z0-9_]*`; with `reserved`, also not starting with `__`.
     pub fn label_name(name: &str, reserved: bool) -> Result<(), String> {
         let mut bytes = name.bytes();
-        let first_ok = bytes
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+        let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
         if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(format!(
-                "invalid label name {name:?}: must match [a-zA-Z_][a-zA-Z0-9_]*"
-            ));
+            return Err(format!("invalid label name {name:?}: must match [a-zA-Z_][a-zA-Z0-9_]*"));
         }
         if reserved && name.starts_with("__") {
             return Err(format!(
@@ -161,8 +152,7 @@ mod check {
             return Err("must be host:port, without scheme, path or credentials");
         }
         let (_, port) = host_port(t)?;
-        port.ok_or("port is required (host:port)")
-            .and_then(check_port)
+        port.ok_or("port is required (host:port)").and_then(check_port)
     }
 
     /// An absolute http(s) URL with a host; returns its `host[:port]`.
@@ -188,9 +178,7 @@ mod check {
     pub fn header(name: &str, value: &str) -> Result<(), String> {
         let lower = name.to_ascii_lowercase();
         if RESERVED_HEADERS.contains(&lower.as_str()) {
-            return Err(format!(
-                "header {name:?} is reserved: outpost sets it itself"
-            ));
+            return Err(format!("header {name:?} is reserved: outpost sets it itself"));
         }
         if lower == "authorization" {
             return Err(format!(
@@ -203,9 +191,7 @@ mod check {
             return Err(format!("invalid header name {name:?}"));
         }
         if value.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(format!(
-                "header {name:?}: value must not contain control characters"
-            ));
+            return Err(format!("header {name:?}: value must not contain control characters"));
         }
         Ok(())
     }
@@ -213,15 +199,9 @@ mod check {
     /// Splits `host[:port]` or `[ipv6][:port]` and checks the host.
     fn host_port(s: &str) -> Result<(&str, Option<&str>), &'static str> {
         if let Some(rest) = s.strip_prefix('[') {
-            let (host, after) = rest
-                .split_once(']')
-                .ok_or("missing \"]\" after IPv6 address")?;
-            let address = host
-                .split_once('%')
-                .map_or(host, |(address, _zone)| address);
-            address
-                .parse::<Ipv6Addr>()
-                .map_err(|_| "invalid IPv6 address in brackets")?;
+            let (host, after) = rest.split_once(']').ok_or("missing \"]\" after IPv6 address")?;
+            let address = host.split_once('%').map_or(host, |(address, _zone)| address);
+            address.parse::<Ipv6Addr>().map_err(|_| "invalid IPv6 address in brackets")?;
             return match after {
                 "" => Ok((host, None)),
                 _ => after
@@ -240,10 +220,7 @@ mod check {
         if host.is_empty() {
             return Err("host is missing");
         }
-        if !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
-        {
+        if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
             return Err("invalid character in host");
         }
         Ok((host, port))

@@ -128,71 +128,38 @@ pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
         ("buffer.max_age", span(&buffer.max_age)),
         ("buffer.sync_interval", span(&buffer.sync_interval)),
         ("buffer.persist", span(&buffer.persist)),
-        (
-            "more than one [[remote_write]]",
-            raw.remote_write.get(1).map(Spanned::span),
-        ),
+        ("more than one [[remote_write]]", raw.remote_write.get(1).map(Spanned::span)),
     ];
     for rw in raw.remote_write.iter().map(Spanned::get_ref) {
         let queue = &rw.queue_config;
         // One shard and no rate limit are what the sender does today: accepted.
         let shards = queue.max_shards.as_ref().filter(|v| *v.get_ref() != 1);
-        let rate = queue
-            .rate_limit
-            .as_ref()
-            .filter(|v| size::parse(v.get_ref()) != Ok(0));
+        let rate = queue.rate_limit.as_ref().filter(|v| size::parse(v.get_ref()) != Ok(0));
         found.extend([
-            (
-                "remote_write.bearer_token_file",
-                span(&rw.bearer_token_file),
-            ),
+            ("remote_write.bearer_token_file", span(&rw.bearer_token_file)),
             ("remote_write.basic_auth", span(&rw.basic_auth)),
             ("remote_write.authorization", span(&rw.authorization)),
             ("remote_write.tls_config", span(&rw.tls_config)),
-            (
-                "remote_write.write_relabel_configs",
-                span(&rw.write_relabel_configs),
-            ),
+            ("remote_write.write_relabel_configs", span(&rw.write_relabel_configs)),
             ("remote_write.metadata_config", span(&rw.metadata_config)),
-            (
-                "queue_config.max_shards other than 1",
-                shards.map(Spanned::span),
-            ),
-            (
-                "queue_config.rate_limit other than \"0\"",
-                rate.map(Spanned::span),
-            ),
+            ("queue_config.max_shards other than 1", shards.map(Spanned::span)),
+            ("queue_config.rate_limit other than \"0\"", rate.map(Spanned::span)),
         ]);
     }
     for job in &raw.scrape_configs {
         found.extend([
             ("scrape_configs.params", span(&job.params)),
             ("scrape_configs.label_limit", span(&job.label_limit)),
-            (
-                "scrape_configs.label_name_length_limit",
-                span(&job.label_name_length_limit),
-            ),
-            (
-                "scrape_configs.label_value_length_limit",
-                span(&job.label_value_length_limit),
-            ),
+            ("scrape_configs.label_name_length_limit", span(&job.label_name_length_limit)),
+            ("scrape_configs.label_value_length_limit", span(&job.label_value_length_limit)),
             ("scrape_configs.body_size_limit", span(&job.body_size_limit)),
             ("scrape_configs.basic_auth", span(&job.basic_auth)),
-            (
-                "scrape_configs.bearer_token_file",
-                span(&job.bearer_token_file),
-            ),
+            ("scrape_configs.bearer_token_file", span(&job.bearer_token_file)),
             ("scrape_configs.tls_config", span(&job.tls_config)),
             ("scrape_configs.file_sd_configs", span(&job.file_sd_configs)),
-            (
-                "scrape_configs.kubernetes_sd_configs",
-                span(&job.kubernetes_sd_configs),
-            ),
+            ("scrape_configs.kubernetes_sd_configs", span(&job.kubernetes_sd_configs)),
             ("scrape_configs.relabel_configs", span(&job.relabel_configs)),
-            (
-                "scrape_configs.metric_relabel_configs",
-                span(&job.metric_relabel_configs),
-            ),
+            ("scrape_configs.metric_relabel_configs", span(&job.metric_relabel_configs)),
         ]);
     }
     let (span, what) = found

@@ -35,10 +35,7 @@ impl fmt::Display for SizeError {
             SizeError::Empty => f.write_str("empty size string"),
             SizeError::MissingNumber => f.write_str("expected an integer number of bytes"),
             SizeError::UnknownUnit(u) => {
-                write!(
-                    f,
-                    "unknown unit {u:?} (one of B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
-                )
+                write!(f, "unknown unit {u:?} (one of B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)")
             }
             SizeError::Overflow => f.write_str("size out of range"),
         }
@@ -67,12 +64,7 @@ pub fn parse(s: &str) -> Result<u64, SizeError> {
 
 /// Formats with the largest binary unit that divides exactly ("4MiB", "1536B").
 pub fn format(bytes: u64) -> String {
-    for (suffix, mult) in [
-        ("TiB", 1u64 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ] {
+    for (suffix, mult) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
         if bytes != 0 && bytes % mult == 0 {
             return format!("{}{suffix}", bytes / mult);
         }
@@ -155,10 +147,7 @@ mod tests {
         let alphabet = ["1", "0", "K", "i", "B", "M", "G", ".", "-", "é"];
         let mut level = vec![String::new()];
         for _ in 0..5 {
-            level = level
-                .iter()
-                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
-                .collect();
+            level = level.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
             for input in &level {
                 if let Ok(bytes) = parse(input) {
                     assert_eq!(parse(&format(bytes)), Ok(bytes), "{input:?}");

@@ -107,9 +107,7 @@ impl fmt::Display for ParseErrorKind {
             Self::ExpectedEquals => f.write_str("expected '=' after label name"),
             Self::ExpectedLabelValue => f.write_str("expected quoted label value after '='"),
             Self::UnterminatedLabelValue => f.write_str("unterminated label value"),
-            Self::InvalidEscape => {
-                f.write_str(r#"invalid escape in label value (only \\, \" and \n)"#)
-            }
+            Self::InvalidEscape => f.write_str(r#"invalid escape in label value (only \\, \" and \n)"#),
             Self::ExpectedCommaOrBrace => f.write_str("expected ',' or '}' after label value"),
             Self::MissingClosingBrace => f.write_str("missing '}' after labels"),
             Self::ExpectedValue => f.write_str("expected value after series"),
@@ -167,11 +165,7 @@ impl<'a> Iterator for LabelPairs<'a> {
         };
         let name = &self.raw[pair.name.0..pair.name.1];
         let value = &self.raw[pair.value.0..pair.value.1];
-        let value = if pair.escaped {
-            Cow::Owned(unescape(value))
-        } else {
-            Cow::Borrowed(value)
-        };
+        let value = if pair.escaped { Cow::Owned(unescape(value)) } else { Cow::Borrowed(value) };
         Some(Ok((name, value)))
     }
 }
@@ -247,12 +241,7 @@ fn scan_pair(b: &[u8], pos: usize) -> Result<RawPair, ParseErrorKind> {
             _ => return Err(ParseErrorKind::UnterminatedLabelValue), // '\n' or the end
         }
     }
-    Ok(RawPair {
-        name: (pos, name_end),
-        value: (quote + 1, i),
-        escaped,
-        end: i + 1,
-    })
+    Ok(RawPair { name: (pos, name_end), value: (quote + 1, i), escaped, end: i + 1 })
 }
 
 /// Byte classes, one bit each, looked up in [`CLASS`]: one load per byte on the hot path.
@@ -292,19 +281,13 @@ static CLASS: [u8; 256] = {
 /// The index of the first byte at or after `pos` that is not in `class` (or `b.len()`).
 fn skip(b: &[u8], pos: usize, class: u8) -> usize {
     let tail = b.get(pos..).unwrap_or_default();
-    pos + tail
-        .iter()
-        .take_while(|&&c| CLASS[usize::from(c)] & class != 0)
-        .count()
+    pos + tail.iter().take_while(|&&c| CLASS[usize::from(c)] & class != 0).count()
 }
 
 /// The index of the first byte at or after `pos` that is in `class` (or `b.len()`).
 fn until(b: &[u8], pos: usize, class: u8) -> usize {
     let tail = b.get(pos..).unwrap_or_default();
-    pos + tail
-        .iter()
-        .take_while(|&&c| CLASS[usize::from(c)] & class == 0)
-        .count()
+    pos + tail.iter().take_while(|&&c| CLASS[usize::from(c)] & class == 0).count()
 }
 
 #[cfg(test)]

@@ -27,20 +27,12 @@ fn sample<'a>(
     value: f64,
     timestamp_ms: Option<i64>,
 ) -> Entry<'a> {
-    Entry::Sample(SampleEntry {
-        series,
-        name,
-        labels,
-        value,
-        timestamp_ms,
-    })
+    Entry::Sample(SampleEntry { series, name, labels, value, timestamp_ms })
 }
 
 /// Each label pair as (name, value, borrowed?), or the first error.
 fn pairs(raw: &str) -> Result<Vec<(&str, String, bool)>, ParseErrorKind> {
-    labels(raw)
-        .map(|r| r.map(|(n, v)| (n, v.to_string(), matches!(v, Cow::Borrowed(_)))))
-        .collect()
+    labels(raw).map(|r| r.map(|(n, v)| (n, v.to_string(), matches!(v, Cow::Borrowed(_))))).collect()
 }
 
 #[test]
@@ -63,14 +55,8 @@ fn every_line_type() {
                 \t  \n\
                 metric_without_timestamp_and_labels 12.47\n";
     let expected = vec![
-        Entry::Help {
-            name: "http_requests_total",
-            text: "The total number of HTTP requests.",
-        },
-        Entry::Type {
-            name: "http_requests_total",
-            kind: MetricType::Counter,
-        },
+        Entry::Help { name: "http_requests_total", text: "The total number of HTTP requests." },
+        Entry::Type { name: "http_requests_total", kind: MetricType::Counter },
         sample(
             "http_requests_total{method=\"post\",code=\"200\"}",
             "http_requests_total",
@@ -78,42 +64,18 @@ fn every_line_type() {
             1027.0,
             Some(1395066363000),
         ),
-        Entry::Type {
-            name: "g",
-            kind: MetricType::Gauge,
-        },
-        Entry::Type {
-            name: "h",
-            kind: MetricType::Histogram,
-        },
-        Entry::Type {
-            name: "s",
-            kind: MetricType::Summary,
-        },
-        Entry::Type {
-            name: "u",
-            kind: MetricType::Untyped,
-        },
-        Entry::Help {
-            name: "spaced",
-            text: "text with \\n escape \\\\ kept  ",
-        },
-        Entry::Help {
-            name: "empty",
-            text: "",
-        },
+        Entry::Type { name: "g", kind: MetricType::Gauge },
+        Entry::Type { name: "h", kind: MetricType::Histogram },
+        Entry::Type { name: "s", kind: MetricType::Summary },
+        Entry::Type { name: "u", kind: MetricType::Untyped },
+        Entry::Help { name: "spaced", text: "text with \\n escape \\\\ kept  " },
+        Entry::Help { name: "empty", text: "" },
         Entry::Comment,
         Entry::Comment,
         Entry::Comment,
         Entry::Comment,
         Entry::Comment,
-        sample(
-            "metric_without_timestamp_and_labels",
-            "metric_without_timestamp_and_labels",
-            "",
-            12.47,
-            None,
-        ),
+        sample("metric_without_timestamp_and_labels", "metric_without_timestamp_and_labels", "", 12.47, None),
     ];
     assert_eq!(parse(body), Ok(expected));
 }
@@ -127,44 +89,14 @@ fn sample_lines() {
         ("a{ } 1", "a{ }", " ", 1.0, None),
         ("a{b=\"c\",} 1", "a{b=\"c\",}", "b=\"c\",", 1.0, None),
         ("a{b=\"c\", } 1", "a{b=\"c\", }", "b=\"c\", ", 1.0, None),
-        (
-            "a{ b = \"c\" , d=\"e\" } 1",
-            "a{ b = \"c\" , d=\"e\" }",
-            " b = \"c\" , d=\"e\" ",
-            1.0,
-            None,
-        ),
+        ("a{ b = \"c\" , d=\"e\" } 1", "a{ b = \"c\" , d=\"e\" }", " b = \"c\" , d=\"e\" ", 1.0, None),
         ("a{b=\"}\"} 1", "a{b=\"}\"}", "b=\"}\"", 1.0, None),
-        (
-            "a{b=\"\\\"}\"} 1",
-            "a{b=\"\\\"}\"}",
-            "b=\"\\\"}\"",
-            1.0,
-            None,
-        ),
+        ("a{b=\"\\\"}\"} 1", "a{b=\"\\\"}\"}", "b=\"\\\"}\"", 1.0, None),
         ("a{b=\"\\\\\"} 1", "a{b=\"\\\\\"}", "b=\"\\\\\"", 1.0, None),
-        (
-            "a{b=\"ü 日本 {x} #\"} 1",
-            "a{b=\"ü 日本 {x} #\"}",
-            "b=\"ü 日本 {x} #\"",
-            1.0,
-            None,
-        ),
-        (
-            "\t a\t{b=\"c\"}\t2\t3\t",
-            "a\t{b=\"c\"}",
-            "b=\"c\"",
-            2.0,
-            Some(3),
-        ),
+        ("a{b=\"ü 日本 {x} #\"} 1", "a{b=\"ü 日本 {x} #\"}", "b=\"ü 日本 {x} #\"", 1.0, None),
+        ("\t a\t{b=\"c\"}\t2\t3\t", "a\t{b=\"c\"}", "b=\"c\"", 2.0, Some(3)),
         ("a{b=\"c\"}7", "a{b=\"c\"}", "b=\"c\"", 7.0, None),
-        (
-            "a  -1.5e3   -1700000000000",
-            "a",
-            "",
-            -1500.0,
-            Some(-1_700_000_000_000),
-        ),
+        ("a  -1.5e3   -1700000000000", "a", "", -1500.0, Some(-1_700_000_000_000)),
         ("a 1 +5", "a", "", 1.0, Some(5)),
         ("a 1 0", "a", "", 1.0, Some(0)),
         ("a 1 9223372036854775807", "a", "", 1.0, Some(i64::MAX)),
@@ -182,20 +114,8 @@ fn sample_lines() {
         ("a 1e-400", "a", "", 0.0, None),
         ("a 1.7976931348623157e308", "a", "", f64::MAX, None),
         ("_:a_b:9 1", "_:a_b:9", "", 1.0, None),
-        (
-            "a_bucket{le=\"+Inf\"} 3",
-            "a_bucket{le=\"+Inf\"}",
-            "le=\"+Inf\"",
-            3.0,
-            None,
-        ),
-        (
-            "a{quantile=\"0.99\"} NaN",
-            "a{quantile=\"0.99\"}",
-            "quantile=\"0.99\"",
-            f64::NAN,
-            None,
-        ),
+        ("a_bucket{le=\"+Inf\"} 3", "a_bucket{le=\"+Inf\"}", "le=\"+Inf\"", 3.0, None),
+        ("a{quantile=\"0.99\"} NaN", "a{quantile=\"0.99\"}", "quantile=\"0.99\"", f64::NAN, None),
     ];
     for &(line, series, labels, value, timestamp_ms) in cases {
         let got = samples(line);
@@ -231,26 +151,18 @@ fn label_pairs_resolve_escapes() {
         ("b=\"c\"", &[("b", "c", true)]),
         ("b=\"\"", &[("b", "", true)]),
         ("b=\"c\",", &[("b", "c", true)]),
-        (
-            " b = \"c\" , d=\"e\" , ",
-            &[("b", "c", true), ("d", "e", true)],
-        ),
+        (" b = \"c\" , d=\"e\" , ", &[("b", "c", true), ("d", "e", true)]),
         ("b=\"\\\\\"", &[("b", "\\", false)]),
         ("b=\"say \\\"hi\\\"\"", &[("b", "say \"hi\"", false)]),
         ("b=\"x\\ny\"", &[("b", "x\ny", false)]),
         ("b=\"\\\\n\"", &[("b", "\\n", false)]),
         ("b=\"ü\\n日本\"", &[("b", "ü\n日本", false)]),
-        (
-            "b=\"a,b=c}\",_x9=\"{\"",
-            &[("b", "a,b=c}", true), ("_x9", "{", true)],
-        ),
+        ("b=\"a,b=c}\",_x9=\"{\"", &[("b", "a,b=c}", true), ("_x9", "{", true)]),
         ("\tb\t=\t\"c\"\t", &[("b", "c", true)]),
     ];
     for &(raw, expected) in cases {
-        let expected: Vec<(&str, String, bool)> = expected
-            .iter()
-            .map(|&(n, v, b)| (n, v.to_string(), b))
-            .collect();
+        let expected: Vec<(&str, String, bool)> =
+            expected.iter().map(|&(n, v, b)| (n, v.to_string(), b)).collect();
         assert_eq!(pairs(raw), Ok(expected), "{raw:?}");
     }
 }
@@ -359,10 +271,7 @@ fn malformed_lines_report_kind_and_line() {
         let entries: Vec<_> = TextParser::new(body).collect();
         let (last, before) = entries.split_last().expect("at least one entry");
         assert!(before.iter().all(Result::is_ok), "{body:?}: {before:?}");
-        let expected = ParseError {
-            line: *line,
-            kind: kind.clone(),
-        };
+        let expected = ParseError { line: *line, kind: kind.clone() };
         assert_eq!(last, &Err(expected), "{body:?}");
     }
 }
@@ -371,9 +280,7 @@ fn malformed_lines_report_kind_and_line() {
 fn long_invalid_value_is_truncated_at_a_char_boundary() {
     let token = "é".repeat(30); // 60 bytes
     let err = parse(&format!("a {token}")).expect_err("invalid");
-    let ParseErrorKind::InvalidValue(shown) = err.kind else {
-        panic!("{err:?}")
-    };
+    let ParseErrorKind::InvalidValue(shown) = err.kind else { panic!("{err:?}") };
     assert_eq!(shown, format!("{}…", "é".repeat(20)));
 }
 
@@ -381,14 +288,8 @@ fn long_invalid_value_is_truncated_at_a_char_boundary() {
 fn display_puts_context_first() {
     let cases = [
         ("a 1\nb abc", "line 2: invalid value \"abc\""),
-        (
-            "a{b=\"\\t\"} 1",
-            "line 1: invalid escape in label value (only \\\\, \\\" and \\n)",
-        ),
-        (
-            "# TYPE a foo",
-            "line 1: invalid metric type (counter, gauge, histogram, summary, untyped)",
-        ),
+        ("a{b=\"\\t\"} 1", "line 1: invalid escape in label value (only \\\\, \\\" and \\n)"),
+        ("# TYPE a foo", "line 1: invalid metric type (counter, gauge, histogram, summary, untyped)"),
         ("a 1 2 3", "line 1: unexpected text after timestamp"),
     ];
     for (body, message) in cases {
@@ -404,10 +305,7 @@ fn fused_after_error() {
         let mut parser = TextParser::new(&body);
         assert!(matches!(parser.next(), Some(Ok(Entry::Sample(_)))));
         let err = parser.next();
-        assert!(
-            matches!(err, Some(Err(ParseError { line: 2, .. }))),
-            "{bad}"
-        );
+        assert!(matches!(err, Some(Err(ParseError { line: 2, .. }))), "{bad}");
         assert_eq!(parser.next(), None, "{bad}");
         assert_eq!(parser.next(), None, "{bad}");
     }
@@ -439,12 +337,8 @@ fn parse_checked(body: &str) {
     }
     let mut by_line = Vec::new();
     for (i, line) in body.split('\n').enumerate() {
-        by_line.extend(TextParser::new(line).map(|r| {
-            r.map_err(|e| ParseError {
-                line: i + 1,
-                kind: e.kind,
-            })
-        }));
+        by_line
+            .extend(TextParser::new(line).map(|r| r.map_err(|e| ParseError { line: i + 1, kind: e.kind })));
         if by_line.last().is_some_and(Result::is_err) {
             break;
         }
@@ -499,10 +393,7 @@ fn every_single_byte_mutation_never_panics() {
 fn node_exporter_fixture() {
     let body = include_str!("../../tests/fixtures/node_exporter.prom");
     let entries = parse(body).unwrap_or_else(|e| panic!("fixture: {e}"));
-    let expected = body
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .count();
+    let expected = body.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).count();
     let samples: Vec<_> = entries
         .iter()
         .filter_map(|e| match e {
@@ -512,14 +403,8 @@ fn node_exporter_fixture() {
         .collect();
     assert_eq!(samples.len(), expected);
     assert!(expected > 100, "{expected}");
-    let types = entries
-        .iter()
-        .filter(|e| matches!(e, Entry::Type { .. }))
-        .count();
-    let helps = entries
-        .iter()
-        .filter(|e| matches!(e, Entry::Help { .. }))
-        .count();
+    let types = entries.iter().filter(|e| matches!(e, Entry::Type { .. })).count();
+    let helps = entries.iter().filter(|e| matches!(e, Entry::Help { .. })).count();
     assert!(types > 50 && helps == types, "{types} TYPE, {helps} HELP");
 
     let cpu_idle = samples
@@ -532,21 +417,12 @@ fn node_exporter_fixture() {
     assert_eq!(pairs[1].1, "idle");
     assert!(cpu_idle.value >= 0.0 && cpu_idle.timestamp_ms.is_none());
 
-    let uname = samples
-        .iter()
-        .find(|s| s.name == "node_uname_info")
-        .expect("node_uname_info");
-    let sysname = labels(uname.labels)
-        .filter_map(Result::ok)
-        .find(|(n, _)| *n == "sysname")
-        .map(|(_, v)| v);
+    let uname = samples.iter().find(|s| s.name == "node_uname_info").expect("node_uname_info");
+    let sysname = labels(uname.labels).filter_map(Result::ok).find(|(n, _)| *n == "sysname").map(|(_, v)| v);
     assert_eq!(sysname.as_deref(), Some("Linux"));
     assert_eq!(uname.value, 1.0);
 
-    let go_info = samples
-        .iter()
-        .find(|s| s.name == "go_goroutines")
-        .expect("go_goroutines");
+    let go_info = samples.iter().find(|s| s.name == "go_goroutines").expect("go_goroutines");
     assert_eq!((go_info.series, go_info.labels), ("go_goroutines", ""));
 
     for s in &samples {

@@ -6,8 +6,8 @@
 //! commas, escapes other than `\\ \" \n` and quoted (UTF-8) names are errors
 //! (as in `expfmt`), and timestamps may be negative.
 use super::{
-    BLANK, Entry, METRIC, MetricType, ParseError, ParseErrorKind, SampleEntry, TOKEN_END,
-    scan_pair, skip, until,
+    BLANK, Entry, METRIC, MetricType, ParseError, ParseErrorKind, SampleEntry, TOKEN_END, scan_pair, skip,
+    until,
 };
 
 /// Prometheus' `value.NormalNaN`: what Go's `ParseFloat("NaN")` returns and
@@ -28,10 +28,7 @@ pub struct TextParser<'a> {
 
 impl<'a> TextParser<'a> {
     pub fn new(body: &'a str) -> Self {
-        Self {
-            rest: body,
-            line: 0,
-        }
+        Self { rest: body, line: 0 }
     }
 }
 
@@ -63,10 +60,7 @@ impl<'a> Iterator for TextParser<'a> {
             self.rest = body.get(end + 1..).unwrap_or_default();
             return Some(parsed.map_err(|kind| {
                 self.rest = "";
-                ParseError {
-                    line: self.line,
-                    kind,
-                }
+                ParseError { line: self.line, kind }
             }));
         }
         None
@@ -147,9 +141,7 @@ fn sample(body: &str, start: usize) -> Result<(SampleEntry<'_>, usize), ParseErr
     let (timestamp_ms, end) = if ts_start == ts_end {
         (None, ts_start)
     } else {
-        let ts = body[ts_start..ts_end]
-            .parse::<i64>()
-            .map_err(|_| ParseErrorKind::InvalidTimestamp)?;
+        let ts = body[ts_start..ts_end].parse::<i64>().map_err(|_| ParseErrorKind::InvalidTimestamp)?;
         (Some(ts), skip(b, ts_end, BLANK))
     };
     if !matches!(b.get(end), None | Some(b'\n')) {

@@ -26,7 +26,12 @@ impl std::fmt::Display for FetchError {
 }
 
 /// GETs `url` into `body` (cleared first) within `timeout`.
-pub fn fetch(agent: &ureq::Agent, url: &str, timeout: Duration, body: &mut Vec<u8>) -> Result<(), FetchError> {
+pub fn fetch(
+    agent: &ureq::Agent,
+    url: &str,
+    timeout: Duration,
+    body: &mut Vec<u8>,
+) -> Result<(), FetchError> {
     body.clear();
     let mut response = agent
         .get(url)

@@ -38,10 +38,8 @@ type Staged = (Rc<[u8]>, f64, i64);
 
 /// Scrapes `target` every interval, forever.
 pub async fn run(target: Target, cx: &Context<'_>) {
-    let report_labels: Vec<Vec<u8>> = report::NAMES
-        .iter()
-        .map(|name| encode_labels(&series_of(&target, name), external(cx)))
-        .collect();
+    let report_labels: Vec<Vec<u8>> =
+        report::NAMES.iter().map(|name| encode_labels(&series_of(&target, name), external(cx))).collect();
     let mut cache = SeriesCache::default();
     let mut staged: Vec<Staged> = Vec::new();
     let mut body = Vec::new();

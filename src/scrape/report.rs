@@ -26,7 +26,8 @@ mod tests {
 
     #[test]
     fn failed_scrape_reports_up_zero() {
-        let r = ScrapeReport { up: false, duration_seconds: 0.25, samples_scraped: 0, reason: Some("x".into()) };
+        let r =
+            ScrapeReport { up: false, duration_seconds: 0.25, samples_scraped: 0, reason: Some("x".into()) };
         assert_eq!(r.values(), [0.0, 0.25, 0.0]);
     }
 }

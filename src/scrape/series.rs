@@ -46,7 +46,8 @@ impl SeriesCache {
             return Ok(Some(cached.labels.clone()));
         }
         let labels = sample_labels(sample, target)?;
-        let encoded: Rc<[u8]> = encode_labels(&labels, external.iter().map(|(n, v)| (n.as_str(), v.as_str()))).into();
+        let encoded: Rc<[u8]> =
+            encode_labels(&labels, external.iter().map(|(n, v)| (n.as_str(), v.as_str()))).into();
         self.series.insert(sample.series.into(), Cached { labels: encoded.clone(), seen: self.generation });
         Ok(Some(encoded))
     }
@@ -134,7 +135,11 @@ mod tests {
 
     #[test]
     fn honor_labels_false_moves_conflicts_to_exported() {
-        let s = sample(r#"m{job="x",exported_job="y",instance="",a="1"}"#, "m", r#"job="x",exported_job="y",instance="",a="1""#);
+        let s = sample(
+            r#"m{job="x",exported_job="y",instance="",a="1"}"#,
+            "m",
+            r#"job="x",exported_job="y",instance="",a="1""#,
+        );
         let got = sample_labels(&s, &target(false)).expect("valid");
         let want = Labels::from_pairs([
             ("__name__", "m"),
@@ -152,7 +157,8 @@ mod tests {
     fn honor_labels_true_keeps_scraped_values() {
         let s = sample(r#"m{job="x",role=""}"#, "m", r#"job="x",role="""#);
         let got = sample_labels(&s, &target(true)).expect("valid");
-        let want = Labels::from_pairs([("__name__", "m"), ("instance", "h:1"), ("job", "x"), ("role", "modem")]);
+        let want =
+            Labels::from_pairs([("__name__", "m"), ("instance", "h:1"), ("job", "x"), ("role", "modem")]);
         assert_eq!(got, want);
     }
 

@@ -148,7 +148,8 @@ impl Queue {
                     backoff.reset();
                     add(&m.samples_total, u64::from(block.samples));
                     add(&m.bytes_total, block.payload.len() as u64);
-                    m.highest_sent_timestamp_ms.set(m.highest_sent_timestamp_ms.get().max(block.max_timestamp_ms));
+                    m.highest_sent_timestamp_ms
+                        .set(m.highest_sent_timestamp_ms.get().max(block.max_timestamp_ms));
                     if let Some(o) = outage.take() {
                         log::info!(
                             "remote_write {}: receiver recovered after {:.1?}, {} retries",
@@ -164,12 +165,19 @@ impl Queue {
                     match &mut outage {
                         Some(o) => o.retries += 1,
                         None => {
-                            log::warn!("remote_write {}: receiver unreachable: {reason}; retrying", self.name);
+                            log::warn!(
+                                "remote_write {}: receiver unreachable: {reason}; retrying",
+                                self.name
+                            );
                             outage = Some(Outage { since: Instant::now(), retries: 1 });
                         }
                     }
                     let wait = after.unwrap_or_else(|| backoff.next(&mut rng));
-                    log::debug!("remote_write {}: block {} retry in {wait:?}: {reason}", self.name, block.seq);
+                    log::debug!(
+                        "remote_write {}: block {} retry in {wait:?}: {reason}",
+                        self.name,
+                        block.seq
+                    );
                     Timer::after(wait.max(Duration::from_millis(1))).await;
                 }
                 Outcome::Rejected { status, message } => {

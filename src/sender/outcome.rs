@@ -22,9 +22,15 @@ pub enum Outcome {
     Delivered,
     /// Send the same block again, after `after` if the answer said so,
     /// else after the next backoff step.
-    Retry { after: Option<Duration>, reason: String },
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
     /// Never retry: drop the block and count it.
-    Rejected { status: u16, message: String },
+    Rejected {
+        status: u16,
+        message: String,
+    },
 }
 
 /// Classifies an answer. `max_backoff` is the wait after 401/403, which need

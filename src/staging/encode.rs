@@ -88,11 +88,24 @@ mod tests {
         append_series(&mut buf, &encode_labels(&a, external), 2.5, i64::MAX);
 
         let label = |n: &str, v: &str| Label { name: n.into(), value: v.into() };
-        let a_labels = vec![label("__name__", "up"), label("cluster", "edge"), label("job", "node"), label("region", "eu")];
-        let b_labels = vec![label("__name__", "x"), label("cluster", "mine"), label("region", "eu"), label("z", "é\"\n")];
+        let a_labels = vec![
+            label("__name__", "up"),
+            label("cluster", "edge"),
+            label("job", "node"),
+            label("region", "eu"),
+        ];
+        let b_labels = vec![
+            label("__name__", "x"),
+            label("cluster", "mine"),
+            label("region", "eu"),
+            label("z", "é\"\n"),
+        ];
         let want = WriteRequest {
             timeseries: vec![
-                TimeSeries { labels: a_labels.clone(), samples: vec![Sample { value: 1.0, timestamp: 1000 }] },
+                TimeSeries {
+                    labels: a_labels.clone(),
+                    samples: vec![Sample { value: 1.0, timestamp: 1000 }],
+                },
                 TimeSeries { labels: b_labels, samples: vec![Sample { value: f64::NAN, timestamp: -5 }] },
                 TimeSeries { labels: a_labels, samples: vec![Sample { value: 2.5, timestamp: i64::MAX }] },
             ],

@@ -23,11 +23,23 @@ pub struct Staging {
 
 impl Staging {
     pub fn new(max_samples: usize, deadline: Duration, first_seq: u64) -> Self {
-        Staging { batch: Batch::default(), max_samples: max_samples.max(1), deadline, opened: None, next_seq: first_seq }
+        Staging {
+            batch: Batch::default(),
+            max_samples: max_samples.max(1),
+            deadline,
+            opened: None,
+            next_seq: first_seq,
+        }
     }
 
     /// Adds one sample; returns the sealed block when this sample filled the batch.
-    pub fn push(&mut self, labels: &[u8], value: f64, timestamp_ms: i64, now: Instant) -> Option<SealedBlock> {
+    pub fn push(
+        &mut self,
+        labels: &[u8],
+        value: f64,
+        timestamp_ms: i64,
+        now: Instant,
+    ) -> Option<SealedBlock> {
         self.opened.get_or_insert(now);
         self.batch.push(labels, value, timestamp_ms);
         if self.batch.samples() >= self.max_samples { self.seal() } else { None }

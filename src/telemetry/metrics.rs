@@ -68,25 +68,104 @@ impl Telemetry {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         let q = &self.queues;
-        family(&mut out, "prometheus_remote_storage_samples_total", "counter", "Total number of samples sent to remote storage.", q, |m| m.samples_total.get() as f64);
-        family(&mut out, "prometheus_remote_storage_samples_failed_total", "counter", "Total number of samples which failed on send to remote storage, non-recoverable errors.", q, |m| m.samples_failed_total.get() as f64);
-        family(&mut out, "prometheus_remote_storage_samples_retried_total", "counter", "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.", q, |m| m.samples_retried_total.get() as f64);
-        family(&mut out, "prometheus_remote_storage_samples_pending", "gauge", "The number of samples pending in the queues shards to be sent to the remote storage.", q, |m| m.samples_pending.get() as f64);
-        family(&mut out, "prometheus_remote_storage_bytes_total", "counter", "The total number of bytes of data (not metadata) sent by the queue after compression.", q, |m| m.bytes_total.get() as f64);
-        family(&mut out, "prometheus_remote_storage_highest_timestamp_in_seconds", "gauge", "Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch.", q, |m| m.highest_timestamp_ms.get() as f64 / 1000.0);
-        family(&mut out, "prometheus_remote_storage_queue_highest_timestamp_seconds", "gauge", "Highest timestamp that was enqueued, in seconds since epoch.", q, |m| m.highest_timestamp_ms.get() as f64 / 1000.0);
-        family(&mut out, "prometheus_remote_storage_queue_highest_sent_timestamp_seconds", "gauge", "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.", q, |m| m.highest_sent_timestamp_ms.get() as f64 / 1000.0);
-        family(&mut out, "outpost_buffer_memory_bytes", "gauge", "Bytes of sealed blocks held in the memory ring.", q, |m| m.buffer_memory_bytes.get() as f64);
+        family(
+            &mut out,
+            "prometheus_remote_storage_samples_total",
+            "counter",
+            "Total number of samples sent to remote storage.",
+            q,
+            |m| m.samples_total.get() as f64,
+        );
+        family(
+            &mut out,
+            "prometheus_remote_storage_samples_failed_total",
+            "counter",
+            "Total number of samples which failed on send to remote storage, non-recoverable errors.",
+            q,
+            |m| m.samples_failed_total.get() as f64,
+        );
+        family(
+            &mut out,
+            "prometheus_remote_storage_samples_retried_total",
+            "counter",
+            "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.",
+            q,
+            |m| m.samples_retried_total.get() as f64,
+        );
+        family(
+            &mut out,
+            "prometheus_remote_storage_samples_pending",
+            "gauge",
+            "The number of samples pending in the queues shards to be sent to the remote storage.",
+            q,
+            |m| m.samples_pending.get() as f64,
+        );
+        family(
+            &mut out,
+            "prometheus_remote_storage_bytes_total",
+            "counter",
+            "The total number of bytes of data (not metadata) sent by the queue after compression.",
+            q,
+            |m| m.bytes_total.get() as f64,
+        );
+        family(
+            &mut out,
+            "prometheus_remote_storage_highest_timestamp_in_seconds",
+            "gauge",
+            "Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch.",
+            q,
+            |m| m.highest_timestamp_ms.get() as f64 / 1000.0,
+        );
+        family(
+            &mut out,
+            "prometheus_remote_storage_queue_highest_timestamp_seconds",
+            "gauge",
+            "Highest timestamp that was enqueued, in seconds since epoch.",
+            q,
+            |m| m.highest_timestamp_ms.get() as f64 / 1000.0,
+        );
+        family(
+            &mut out,
+            "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+            "gauge",
+            "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.",
+            q,
+            |m| m.highest_sent_timestamp_ms.get() as f64 / 1000.0,
+        );
+        family(
+            &mut out,
+            "outpost_buffer_memory_bytes",
+            "gauge",
+            "Bytes of sealed blocks held in the memory ring.",
+            q,
+            |m| m.buffer_memory_bytes.get() as f64,
+        );
 
         let name = "prometheus_remote_storage_samples_dropped_total";
-        header(&mut out, name, "counter", "Total number of samples which were dropped before being sent to remote storage, by reason.");
+        header(
+            &mut out,
+            name,
+            "counter",
+            "Total number of samples which were dropped before being sent to remote storage, by reason.",
+        );
         for m in q {
             for reason in DropReason::ALL {
                 let v = m.samples_dropped_total[reason as usize].get();
-                let _ = writeln!(out, "{name}{{reason=\"{}\",remote_name=\"{}\",url=\"{}\"}} {v}", reason.label(), escape(&m.remote_name), escape(&m.url));
+                let _ = writeln!(
+                    out,
+                    "{name}{{reason=\"{}\",remote_name=\"{}\",url=\"{}\"}} {v}",
+                    reason.label(),
+                    escape(&m.remote_name),
+                    escape(&m.url)
+                );
             }
         }
-        header(&mut out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+        header(
+            &mut out,
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+        );
         let _ = writeln!(out, "process_start_time_seconds {}", self.start_time_seconds);
         out
     }
@@ -96,10 +175,23 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str, queues: &[std::rc::Rc<QueueMetrics>], value: impl Fn(&QueueMetrics) -> f64) {
+fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    queues: &[std::rc::Rc<QueueMetrics>],
+    value: impl Fn(&QueueMetrics) -> f64,
+) {
     header(out, name, kind, help);
     for m in queues {
-        let _ = writeln!(out, "{name}{{remote_name=\"{}\",url=\"{}\"}} {}", escape(&m.remote_name), escape(&m.url), value(m));
+        let _ = writeln!(
+            out,
+            "{name}{{remote_name=\"{}\",url=\"{}\"}} {}",
+            escape(&m.remote_name),
+            escape(&m.url),
+            value(m)
+        );
     }
 }
 
@@ -128,6 +220,8 @@ mod tests {
         }
         assert_eq!(samples, 9 + DropReason::ALL.len() + 1);
         assert!(text.contains("prometheus_remote_storage_samples_total{remote_name=\"global\",url=\"http://h:9090/api/v1/write?x=\\\"1\\\"\"} 42\n"));
-        assert!(text.contains("prometheus_remote_storage_samples_dropped_total{reason=\"rejected\",remote_name=\"global\""));
+        assert!(text.contains(
+            "prometheus_remote_storage_samples_dropped_total{reason=\"rejected\",remote_name=\"global\""
+        ));
     }
 }

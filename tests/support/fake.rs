@@ -109,7 +109,13 @@ fn serve(
     script: Script,
     received: Arc<Mutex<Vec<Received>>>,
     stop: Arc<AtomicBool>,
-    handle: impl Fn(&Script, &Mutex<Vec<Received>>, Vec<(String, String)>, Vec<u8>, &mut TcpStream) -> std::io::Result<()>,
+    handle: impl Fn(
+        &Script,
+        &Mutex<Vec<Received>>,
+        Vec<(String, String)>,
+        Vec<u8>,
+        &mut TcpStream,
+    ) -> std::io::Result<()>,
 ) {
     listener.set_nonblocking(true).expect("nonblocking");
     while !stop.load(Ordering::SeqCst) {
@@ -126,7 +132,12 @@ fn serve(
                             }
                         }
                         Ok(None) => break,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => continue,
+                        Err(e)
+                            if e.kind() == std::io::ErrorKind::WouldBlock
+                                || e.kind() == std::io::ErrorKind::TimedOut =>
+                        {
+                            continue;
+                        }
                         Err(_) => break,
                     }
                 }
@@ -157,7 +168,8 @@ fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<(Vec<(String, 
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
     }
-    let len = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let len =
+        headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
     let mut body = vec![0u8; len];
     reader.read_exact(&mut body)?;
     Ok(Some((headers, body)))
@@ -179,7 +191,12 @@ fn handle_write(
     respond(stream, status, &extra, &message)
 }
 
-fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &str) -> std::io::Result<()> {
+fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &str,
+) -> std::io::Result<()> {
     let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -195,7 +212,8 @@ pub fn delivered(received: &[Received]) -> Vec<(String, i64, f64)> {
     let mut out = Vec::new();
     for r in received.iter().filter(|r| (200..300).contains(&r.status)) {
         for ts in &r.request.timeseries {
-            let key = ts.labels.iter().map(|l| format!("{}={}", l.name, l.value)).collect::<Vec<_>>().join(",");
+            let key =
+                ts.labels.iter().map(|l| format!("{}={}", l.name, l.value)).collect::<Vec<_>>().join(",");
             for s in &ts.samples {
                 out.push((key.clone(), s.timestamp, s.value));
             }
