@@ -5,6 +5,8 @@
 //! attempts and time; nothing but 127.0.0.1 is ever contacted.
 #![allow(dead_code)] // each tests/*.rs uses a different part of the harness
 
+pub mod fake;
+
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -388,4 +390,3 @@ fn clip(text: &str) -> &str {
     }
     &text[..end]
 }
-pub mod fake;
