@@ -6,11 +6,11 @@
 use super::schema::{self, Labels, RawBuffer, RawConfig, RawGlobal, RawQueueConfig};
 use super::schema::{RawRemoteWrite, RawScrapeConfig};
 use super::{BufferConfig, Config, Global, QueueConfig, RemoteWrite, Scheme, ScrapeConfig};
-use super::{StaticConfig, check, duration, size};
+use super::{Persist, StaticConfig, check, duration, size};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
@@ -77,6 +77,11 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let global = global(&src, &raw.global)?;
     let config = Config {
         origin: origin.to_string(),
+        data_dir: match &raw.data_dir {
+            Some(v) if v.get_ref().is_empty() => return Err(src.at(v, "data_dir must not be empty")),
+            Some(v) => PathBuf::from(v.get_ref()),
+            None => default_data_dir(),
+        },
         listen,
         log_level: match &raw.log_level {
             Some(v) => check::log_level(v.get_ref()).map_err(|reason| src.at(v, reason))?,
@@ -98,6 +103,10 @@ const SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
 const BUFFER_MEMORY: u64 = 4 << 20;
+const BUFFER_DISK: u64 = 256 << 20;
+const BUFFER_SEGMENT: u64 = 4 << 20;
+const BUFFER_MAX_AGE: Duration = Duration::from_secs(3600);
+const BUFFER_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_SAMPLES_PER_SEND: usize = 2000;
 const BATCH_SEND_DEADLINE: Duration = Duration::from_secs(5);
 const MIN_BACKOFF: Duration = Duration::from_millis(30);
@@ -187,15 +196,46 @@ fn global(src: &Source, raw: &RawGlobal) -> Result<Global, ConfigError> {
     })
 }
 
+/// systemd's `StateDirectory=` (its first path), else `data` as Prometheus's agent does.
+fn default_data_dir() -> PathBuf {
+    match std::env::var("STATE_DIRECTORY") {
+        Ok(dirs) if !dirs.is_empty() => PathBuf::from(dirs.split(':').next().unwrap_or(&dirs)),
+        _ => PathBuf::from("data"),
+    }
+}
+
 fn buffer(src: &Source, raw: &RawBuffer) -> Result<BufferConfig, ConfigError> {
-    let memory = match &raw.memory {
+    let positive = |key: &str, value: &Option<Spanned<String>>, default: u64| match value {
         Some(value) => match src.size(value)? {
-            0 => return Err(src.at(value, "buffer.memory must be greater than 0")),
-            bytes => bytes,
+            0 => Err(src.at(value, format!("buffer.{key} must be greater than 0"))),
+            bytes => Ok(bytes),
         },
-        None => BUFFER_MEMORY,
+        None => Ok(default),
     };
-    Ok(BufferConfig { memory })
+    let memory = positive("memory", &raw.memory, BUFFER_MEMORY)?;
+    let disk = positive("disk", &raw.disk, BUFFER_DISK)?;
+    let segment = positive("segment", &raw.segment, BUFFER_SEGMENT)?;
+    if segment > disk {
+        let place = raw.segment.as_ref().or(raw.disk.as_ref());
+        let reason = format!("buffer.segment {} is larger than buffer.disk {}", size::format(segment), size::format(disk));
+        return Err(src.error(place.map(Spanned::span), reason));
+    }
+    let persist = match &raw.persist {
+        None => Persist::Outage,
+        Some(v) => match v.get_ref().as_str() {
+            "outage" => Persist::Outage,
+            "always" => Persist::Always,
+            other => return Err(src.at(v, format!("buffer.persist {other:?}: expected \"outage\" or \"always\""))),
+        },
+    };
+    Ok(BufferConfig {
+        memory,
+        disk,
+        segment,
+        max_age: src.duration("max_age", &raw.max_age)?.unwrap_or(BUFFER_MAX_AGE),
+        sync_interval: src.duration("sync_interval", &raw.sync_interval)?.unwrap_or(BUFFER_SYNC_INTERVAL),
+        persist,
+    })
 }
 
 fn remote_writes(src: &Source, raw: &[Spanned<RawRemoteWrite>]) -> Result<Vec<RemoteWrite>, ConfigError> {
@@ -267,10 +307,10 @@ fn queue_config(src: &Source, raw: &RawQueueConfig) -> Result<QueueConfig, Confi
             ));
         }
     }
-    if let Some(rate_limit) = &raw.rate_limit {
-        // Only "0" (unlimited) is accepted for now; see schema::unsupported.
-        src.size(rate_limit)?;
-    }
+    let rate_limit = match &raw.rate_limit {
+        Some(value) => src.size(value)?,
+        None => 0,
+    };
     Ok(QueueConfig {
         max_samples_per_send,
         batch_send_deadline: src
@@ -279,6 +319,7 @@ fn queue_config(src: &Source, raw: &RawQueueConfig) -> Result<QueueConfig, Confi
         min_backoff,
         max_backoff,
         retry_on_http_429: raw.retry_on_http_429.unwrap_or(true),
+        rate_limit,
     })
 }
 

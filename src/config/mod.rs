@@ -9,6 +9,7 @@ pub mod size;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use load::{ConfigError, load, parse};
@@ -20,6 +21,9 @@ pub const DEFAULT: &str = include_str!("../../config/default.toml");
 pub struct Config {
     /// Where the configuration came from: a path, or "<default>".
     pub origin: String,
+    /// Spilled segments and the send cursor live here. Default: systemd's
+    /// `$STATE_DIRECTORY`, else `data` in the working directory.
+    pub data_dir: PathBuf,
     pub listen: Option<SocketAddr>,
     pub log_level: log::LevelFilter,
     pub global: Global,
@@ -40,6 +44,24 @@ pub struct Global {
 pub struct BufferConfig {
     /// Byte budget of the in-memory ring of sealed blocks.
     pub memory: u64,
+    /// Byte budget of the segment files under `data_dir`; at least `segment`.
+    pub disk: u64,
+    /// Size of one segment file.
+    pub segment: u64,
+    /// Blocks whose newest sample is older are dropped, not sent.
+    pub max_age: Duration,
+    /// During an outage, spilled blocks are synced at least this often.
+    pub sync_interval: Duration,
+    pub persist: Persist,
+}
+
+/// When blocks are written to disk (SPEC, Buffer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persist {
+    /// Only during outages, when the ring is full, and at shutdown.
+    Outage,
+    /// Also every block before its first send.
+    Always,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -60,6 +82,8 @@ pub struct QueueConfig {
     pub min_backoff: Duration,
     pub max_backoff: Duration,
     pub retry_on_http_429: bool,
+    /// Bytes per second for backlog uploads; 0 means unlimited.
+    pub rate_limit: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Copy)]

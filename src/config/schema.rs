@@ -4,7 +4,6 @@
 //! Keys outpost does not implement yet are parsed here and refused by
 //! [`unsupported`], the one place to delete from as each feature lands.
 
-use super::size;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -120,21 +119,11 @@ pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
     fn span<T>(value: &Option<Spanned<T>>) -> Option<Range<usize>> {
         value.as_ref().map(Spanned::span)
     }
-    let buffer = &raw.buffer;
-    let mut found = vec![
-        ("data_dir", span(&raw.data_dir)),
-        ("buffer.disk", span(&buffer.disk)),
-        ("buffer.segment", span(&buffer.segment)),
-        ("buffer.max_age", span(&buffer.max_age)),
-        ("buffer.sync_interval", span(&buffer.sync_interval)),
-        ("buffer.persist", span(&buffer.persist)),
-        ("more than one [[remote_write]]", raw.remote_write.get(1).map(Spanned::span)),
-    ];
+    let mut found = vec![("more than one [[remote_write]]", raw.remote_write.get(1).map(Spanned::span))];
     for rw in raw.remote_write.iter().map(Spanned::get_ref) {
         let queue = &rw.queue_config;
-        // One shard and no rate limit are what the sender does today: accepted.
+        // One shard is what the sender does today: accepted.
         let shards = queue.max_shards.as_ref().filter(|v| *v.get_ref() != 1);
-        let rate = queue.rate_limit.as_ref().filter(|v| size::parse(v.get_ref()) != Ok(0));
         found.extend([
             ("remote_write.bearer_token_file", span(&rw.bearer_token_file)),
             ("remote_write.basic_auth", span(&rw.basic_auth)),
@@ -143,7 +132,6 @@ pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
             ("remote_write.write_relabel_configs", span(&rw.write_relabel_configs)),
             ("remote_write.metadata_config", span(&rw.metadata_config)),
             ("queue_config.max_shards other than 1", shards.map(Spanned::span)),
-            ("queue_config.rate_limit other than \"0\"", rate.map(Spanned::span)),
         ]);
     }
     for job in &raw.scrape_configs {

@@ -3,7 +3,9 @@
 //!
 //! Prometheus doubles its backoff without jitter; a fleet of devices whose
 //! uplink returns at the same moment must not retry in lockstep, so each wait
-//! is drawn uniformly from [step/2, step] ("equal jitter").
+//! is drawn uniformly from [step/2, step] ("equal jitter"). The first wait
+//! after a success is a uniform random fraction of the step, [0, step]: after
+//! an outage the agents of a fleet must not reconnect together (SPEC, Pipeline).
 
 use std::time::Duration;
 
@@ -12,19 +14,21 @@ pub struct Backoff {
     max: Duration,
     /// The current step; `min <= step <= max`.
     step: Duration,
+    /// No wait drawn since the last success.
+    fresh: bool,
 }
 
 impl Backoff {
     pub fn new(min: Duration, max: Duration) -> Self {
         let max = max.max(min);
-        Backoff { min, max, step: min }
+        Backoff { min, max, step: min, fresh: true }
     }
 
     /// The wait before the next retry; doubles the step up to `max`.
     pub fn next(&mut self, rng: &mut fastrand::Rng) -> Duration {
         let step = self.step;
         self.step = (self.step * 2).min(self.max);
-        let half = step / 2;
+        let half = if std::mem::take(&mut self.fresh) { Duration::ZERO } else { step / 2 };
         let jitter_ns = rng.u64(0..=u64::try_from((step - half).as_nanos()).unwrap_or(u64::MAX));
         half + Duration::from_nanos(jitter_ns)
     }
@@ -32,6 +36,7 @@ impl Backoff {
     /// Back to `min` after a success.
     pub fn reset(&mut self) {
         self.step = self.min;
+        self.fresh = true;
     }
 }
 
@@ -46,15 +51,29 @@ mod tests {
         let mut b = Backoff::new(min, max);
         let mut step = min;
         let mut draws = Vec::new();
-        for _ in 0..20 {
+        for i in 0..20 {
             let d = b.next(&mut rng);
-            assert!(d >= step / 2 && d <= step, "{d:?} outside [{:?}, {step:?}]", step / 2);
+            let low = if i == 0 { Duration::ZERO } else { step / 2 };
+            assert!(d >= low && d <= step, "{d:?} outside [{low:?}, {step:?}]");
             draws.push(d);
             step = (step * 2).min(max);
         }
         assert!(draws[10..].iter().any(|d| *d != draws[10]), "no jitter at the cap: {draws:?}");
         b.reset();
         assert!(b.next(&mut rng) <= min);
+    }
+
+    #[test]
+    fn first_wait_after_success_is_a_random_fraction_of_the_step() {
+        let step = Duration::from_secs(1);
+        let mut firsts = Vec::new();
+        for seed in 0..200 {
+            let mut b = Backoff::new(step, step);
+            firsts.push(b.next(&mut fastrand::Rng::with_seed(seed)));
+        }
+        assert!(firsts.iter().all(|d| *d <= step));
+        assert!(firsts.iter().any(|d| *d < step / 4), "never below a quarter: {firsts:?}");
+        assert!(firsts.iter().any(|d| *d > step * 3 / 4), "never above three quarters");
     }
 
     #[test]
