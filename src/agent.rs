@@ -4,7 +4,9 @@
 //! share them by `&`.
 //!
 //! Shutdown (SIGTERM, SIGINT): scraping stops, the open batch is sealed, and
-//! the sender gets up to `SHUTDOWN_GRACE` to deliver what is buffered.
+//! everything in RAM is spilled to disk and synced; the next start delivers
+//! it. Without a usable data_dir the sender gets up to `SHUTDOWN_GRACE` to
+//! deliver what is in RAM.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -13,6 +15,7 @@ use async_signal::{Signal, Signals};
 use smol::stream::StreamExt;
 use smol::{LocalExecutor, Timer};
 
+use crate::buffer::Buffer;
 use crate::config::Config;
 use crate::discovery::static_sd;
 use crate::offload::Offload;
@@ -107,18 +110,30 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         }
         systemd::notify("STOPPING=1");
         drop(scrapes); // cancels the scrape loops
-        queue.seal();
+        queue.stop();
+        // Without a usable data_dir, what is in RAM can only be delivered.
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while queue.pending() > 0 && Instant::now() < deadline {
+        while queue.in_memory() > 0 && Instant::now() < deadline {
             Timer::after(Duration::from_millis(20)).await;
         }
-        let left = queue.pending();
-        if left > 0 {
-            log::warn!("stopped with {left} samples undelivered");
+        let (in_memory, on_disk) = (queue.in_memory(), queue.pending() - queue.in_memory());
+        if in_memory > 0 {
+            log::warn!("stopped with {in_memory} samples undelivered and lost");
+        }
+        if on_disk > 0 {
+            log::info!("stopped; {on_disk} samples on disk will be sent after the next start");
         }
         drop(background);
     }));
     Ok(())
+}
+
+/// A remote_write's buffer directory under `data_dir`: its name, with
+/// anything but `[A-Za-z0-9._-]` replaced.
+fn dir_name(name: &str) -> String {
+    let safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    if safe.trim_matches('.').is_empty() { "_".into() } else { safe }
 }
 
 /// Sends `WATCHDOG=1` from the executor itself, so a hung loop gets restarted.

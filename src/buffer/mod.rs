@@ -1,61 +1,314 @@
-//! The buffer between staging and the sender. `Buffer` is the sole owner of
-//! the ring of sealed blocks; the sender sees `oldest()` and reports back with
-//! `delivered`/`dropped`. Blocks leave in the order they were sealed.
+//! The buffer between staging and the sender (SPEC, Buffer). `Buffer` is the
+//! sole owner of the memory ring and of the segment log on disk; the sender
+//! sees `oldest()` and answers with `settle` or `drop_block`. Blocks leave in
+//! the order they were sealed.
 //!
-//! Memory only so far: when the ring is full its oldest block is dropped and
-//! counted (`DropReason::BufferFull`).
+//! Invariant: every block on disk is older than every block in RAM. While the
+//! receiver keeps up, blocks live in the ring only (no flash wear). The first
+//! failed send (`outage`), a full ring, or shutdown spills the whole ring to
+//! disk, and from then on every new block is written as it is sealed, until
+//! the backlog on disk is delivered (`persist = "outage"`); with
+//! `persist = "always"` every block is written, and synced, before it is sent.
+//! Losses are collected as `Loss` values, one `DropReason` each.
 
+pub mod disk;
 pub mod ring;
+pub mod segment;
 
-#[cfg(doc)]
-use crate::model::DropReason;
-use crate::model::SealedBlock;
+use std::collections::VecDeque;
+use std::path::Path;
+
+use crate::config::{BufferConfig, Persist};
+use crate::model::{DropReason, SealedBlock};
+use disk::{Disk, Location};
 use ring::Ring;
+use segment::BlockMeta;
 
-pub struct Buffer {
-    ring: Ring,
-}
-
-/// Samples lost by one call, by reason.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Dropped {
+/// Samples lost for one reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loss {
+    pub reason: DropReason,
     pub blocks: u64,
     pub samples: u64,
 }
 
+pub struct Buffer {
+    ring: Ring,
+    /// `None` when `data_dir` could not be opened: memory only, logged.
+    disk: Option<Disk>,
+    /// Undelivered blocks on disk, oldest first.
+    backlog: VecDeque<(BlockMeta, Location)>,
+    backlog_samples: u64,
+    /// The backlog's first block, read once and kept while it is retried.
+    head: Option<SealedBlock>,
+    /// New blocks go to disk (an outage, or its backlog, is under way).
+    spilling: bool,
+    persist: Persist,
+    /// Records written since the last sync.
+    unsynced: bool,
+    next_seq: u64,
+    losses: Vec<Loss>,
+    spilled: u64,
+    replayed: u64,
+}
+
 impl Buffer {
-    pub fn new(memory: usize) -> Self {
-        Buffer { ring: Ring::new(memory) }
+    /// A memory-only buffer (tests, and the fallback when `data_dir` fails).
+    pub fn in_memory(memory: usize) -> Self {
+        Buffer {
+            ring: Ring::new(memory),
+            disk: None,
+            backlog: VecDeque::new(),
+            backlog_samples: 0,
+            head: None,
+            spilling: false,
+            persist: Persist::Outage,
+            unsynced: false,
+            next_seq: 0,
+            losses: Vec::new(),
+            spilled: 0,
+            replayed: 0,
+        }
     }
 
-    /// Takes a newly sealed block; returns what had to be dropped for it,
-    /// all of it for [`DropReason::BufferFull`].
-    pub fn push(&mut self, block: SealedBlock) -> Dropped {
+    /// Opens the segment log under `dir`, recovering what a previous run left:
+    /// torn or corrupt tails are truncated and counted, undelivered blocks
+    /// become the backlog, sent before any new block.
+    pub fn open(config: &BufferConfig, dir: &Path) -> Self {
+        let mut buffer = Buffer::in_memory(usize::try_from(config.memory).unwrap_or(usize::MAX));
+        buffer.persist = config.persist;
+        match Disk::open(dir, config.segment, config.disk) {
+            Ok((disk, recovery)) => {
+                if recovery.lost_records > 0 || recovery.truncated_bytes > 0 {
+                    log::warn!(
+                        "buffer {}: recovered segments: truncated {} damaged bytes ({} records lost)",
+                        dir.display(),
+                        recovery.truncated_bytes,
+                        recovery.lost_records
+                    );
+                    buffer.lose(DropReason::Corrupt, recovery.lost_records, recovery.lost_samples);
+                }
+                buffer.next_seq = recovery.next_seq;
+                for (meta, at) in recovery.blocks {
+                    buffer.backlog_samples += u64::from(meta.samples);
+                    buffer.next_seq = buffer.next_seq.max(meta.seq + 1);
+                    buffer.backlog.push_back((meta, at));
+                }
+                if !buffer.backlog.is_empty() {
+                    log::info!(
+                        "buffer {}: {} blocks ({} samples) from a previous run will be sent first",
+                        dir.display(),
+                        buffer.backlog.len(),
+                        buffer.backlog_samples
+                    );
+                    buffer.spilling = true;
+                }
+                buffer.disk = Some(disk);
+            }
+            Err(e) => log::error!("buffer: {e}; buffering in memory only"),
+        }
+        buffer
+    }
+
+    /// The sequence number the next sealed block must carry.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Takes a newly sealed block.
+    pub fn push(&mut self, block: SealedBlock) {
+        self.next_seq = self.next_seq.max(block.seq + 1);
+        if self.disk.is_some() && (self.spilling || self.persist == Persist::Always) {
+            self.write(block);
+            return;
+        }
+        if !self.ring.fits(&block) && self.disk.is_some() {
+            // The ring spills when full (SPEC, Buffer): all of it, so that
+            // disk stays older than RAM.
+            log::warn!("buffer: memory ring full ({} bytes), spilling to disk", self.ring.bytes());
+            self.spill_all();
+            self.write(block);
+            return;
+        }
+        debug_assert!(self.backlog.back().is_none_or(|(m, _)| m.seq < block.seq), "BUG: RAM block older than disk");
         let evicted = self.ring.push(block);
-        let samples = evicted.iter().map(|b| u64::from(b.samples)).sum();
-        Dropped { blocks: evicted.len() as u64, samples }
+        if !evicted.is_empty() {
+            let samples = evicted.iter().map(|b| u64::from(b.samples)).sum();
+            self.lose(DropReason::BufferFull, evicted.len() as u64, samples);
+        }
     }
 
-    /// The next block to send, if any.
-    pub fn oldest(&self) -> Option<SealedBlock> {
-        self.ring.oldest()
+    /// The next block to send, if any: the backlog's first, else the ring's.
+    pub fn oldest(&mut self) -> Option<SealedBlock> {
+        if self.persist == Persist::Always && self.unsynced {
+            // "always": a block is on disk before its first send.
+            self.sync();
+        }
+        while self.head.is_none() {
+            let (meta, at) = self.backlog.front()?.clone();
+            let Some(disk) = &mut self.disk else { break };
+            match disk.read(&at) {
+                Ok(payload) => {
+                    self.replayed += 1;
+                    self.head = Some(SealedBlock {
+                        seq: meta.seq,
+                        payload: payload.into(),
+                        samples: meta.samples,
+                        min_timestamp_ms: meta.min_timestamp_ms,
+                        max_timestamp_ms: meta.max_timestamp_ms,
+                    });
+                }
+                Err(e) => {
+                    log::error!("buffer: {e}; block {} dropped", meta.seq);
+                    self.drop_block(meta.seq, DropReason::Corrupt);
+                }
+            }
+        }
+        self.head.clone().or_else(|| self.ring.oldest())
     }
 
-    /// The receiver accepted block `seq`, or it was dropped after an answer:
-    /// either way it leaves the buffer.
+    /// The receiver accepted block `seq`.
     pub fn settle(&mut self, seq: u64) {
-        self.ring.remove(seq);
+        self.remove(seq, None);
+    }
+
+    /// Block `seq` will never be sent: count it under `reason`.
+    pub fn drop_block(&mut self, seq: u64, reason: DropReason) {
+        self.remove(seq, Some(reason));
+    }
+
+    /// A send failed: an outage begins, the ring goes to disk.
+    pub fn outage(&mut self) {
+        if !self.spilling && self.disk.is_some() {
+            if !self.ring.is_empty() {
+                log::info!("buffer: receiver unreachable, spilling {} blocks to disk", self.ring.len());
+            }
+            self.spill_all();
+        }
+    }
+
+    /// Writes every block in RAM to disk and syncs (outage, full ring, shutdown).
+    pub fn spill_all(&mut self) {
+        if self.disk.is_none() {
+            return;
+        }
+        self.spilling = true;
+        for block in self.ring.take_all() {
+            self.write(block);
+        }
+        self.sync();
+    }
+
+    /// Syncs what was written since the last sync.
+    pub fn sync(&mut self) {
+        let Some(disk) = &mut self.disk else { return };
+        if !std::mem::take(&mut self.unsynced) {
+            return;
+        }
+        if let Err(e) = disk.sync() {
+            // The disk layer poisoned the segment: nothing written to it is
+            // trusted again; later blocks go to a new segment.
+            log::error!("buffer: {e}");
+        }
+    }
+
+    /// Losses since the last call.
+    pub fn take_losses(&mut self) -> Vec<Loss> {
+        std::mem::take(&mut self.losses)
+    }
+
+    /// Whether blocks on disk are waiting to be sent.
+    pub fn backlog(&self) -> bool {
+        !self.backlog.is_empty()
     }
 
     pub fn memory_bytes(&self) -> usize {
         self.ring.bytes()
     }
 
-    pub fn pending_samples(&self) -> u64 {
-        self.ring.samples()
+    pub fn disk_bytes(&self) -> u64 {
+        self.disk.as_ref().map_or(0, Disk::bytes)
     }
 
-    pub fn blocks(&self) -> usize {
-        self.ring.len()
+    pub fn pending_samples(&self) -> u64 {
+        self.ring.samples() + self.backlog_samples
+    }
+
+    /// Samples in blocks on disk.
+    pub fn backlog_samples(&self) -> u64 {
+        self.backlog_samples
+    }
+
+    pub fn spilled_blocks(&self) -> u64 {
+        self.spilled
+    }
+
+    pub fn replayed_blocks(&self) -> u64 {
+        self.replayed
+    }
+
+    fn write(&mut self, block: SealedBlock) {
+        let Some(disk) = &mut self.disk else { return };
+        let meta = BlockMeta::of(&block);
+        debug_assert!(self.ring.is_empty() || self.ring.newest_seq() < Some(block.seq), "BUG: disk block newer than RAM");
+        match disk.append(&meta, &block.payload) {
+            Ok(appended) => {
+                self.unsynced = true;
+                self.spilled += 1;
+                self.backlog_samples += u64::from(meta.samples);
+                self.backlog.push_back((meta, appended.at));
+                for deleted in appended.deleted {
+                    // Deleted for space: always the oldest, so the backlog's front.
+                    let (blocks, samples) = self.forget_deleted(deleted.seq);
+                    self.lose(DropReason::DiskFull, blocks, samples);
+                }
+            }
+            Err(e) => {
+                log::error!("buffer: {e}; block {} ({} samples) dropped", block.seq, block.samples);
+                self.lose(DropReason::DiskFull, 1, u64::from(block.samples));
+            }
+        }
+    }
+
+    /// Removes a block the disk deleted to make room; returns (blocks, samples) forgotten.
+    fn forget_deleted(&mut self, seq: u64) -> (u64, u64) {
+        let Some(i) = self.backlog.iter().position(|(m, _)| m.seq == seq) else { return (0, 0) };
+        let Some((meta, _)) = self.backlog.remove(i) else { return (0, 0) };
+        if i == 0 {
+            self.head = None;
+        }
+        self.backlog_samples -= u64::from(meta.samples);
+        (1, u64::from(meta.samples))
+    }
+
+    fn remove(&mut self, seq: u64, reason: Option<DropReason>) {
+        let removed = match self.backlog.front() {
+            Some((meta, _)) if meta.seq == seq => {
+                let samples = u64::from(meta.samples);
+                self.backlog.pop_front();
+                self.head = None;
+                self.backlog_samples -= samples;
+                if let Some(disk) = &mut self.disk {
+                    if let Err(e) = disk.set_delivered(seq) {
+                        log::error!("buffer: {e}");
+                    }
+                }
+                if self.backlog.is_empty() && self.persist == Persist::Outage && self.spilling {
+                    log::info!("buffer: backlog delivered, back to memory only");
+                    self.spilling = false;
+                }
+                Some(samples)
+            }
+            _ => self.ring.remove(seq).map(|b| u64::from(b.samples)),
+        };
+        if let (Some(reason), Some(samples)) = (reason, removed) {
+            self.lose(reason, 1, samples);
+        }
+    }
+
+    fn lose(&mut self, reason: DropReason, blocks: u64, samples: u64) {
+        if blocks > 0 {
+            self.losses.push(Loss { reason, blocks, samples });
+        }
     }
 }

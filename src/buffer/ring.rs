@@ -44,6 +44,22 @@ impl Ring {
         if self.blocks.front()?.seq == seq { self.pop_front() } else { None }
     }
 
+    /// Whether `block` fits without evicting anything.
+    pub fn fits(&self, block: &SealedBlock) -> bool {
+        self.bytes + block.cost() <= self.budget || self.blocks.is_empty()
+    }
+
+    /// Removes and returns every block, oldest first (a spill).
+    pub fn take_all(&mut self) -> Vec<SealedBlock> {
+        self.bytes = 0;
+        self.blocks.drain(..).collect()
+    }
+
+    /// The newest block's sequence number.
+    pub fn newest_seq(&self) -> Option<u64> {
+        self.blocks.back().map(|b| b.seq)
+    }
+
     pub fn bytes(&self) -> usize {
         self.bytes
     }

@@ -28,19 +28,51 @@ impl SealedBlock {
 /// the `reason` of `prometheus_remote_storage_samples_dropped_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DropReason {
-    /// The memory ring was full; its oldest block made room.
+    /// The memory ring was full and the disk could not take its blocks.
     BufferFull,
+    /// `buffer.disk` was full: the oldest segment was deleted.
+    DiskFull,
+    /// A spilled record failed its checksum, was torn by a crash, or sat in a
+    /// segment whose fsync failed.
+    Corrupt,
+    /// Older than `buffer.max_age` before it could be sent.
+    TooOld,
+    /// The receiver answered 413 for a single series.
+    TooLarge,
     /// The receiver answered a non-retryable 4xx.
     Rejected,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 2] = [DropReason::BufferFull, DropReason::Rejected];
+    pub const ALL: [DropReason; 6] = [
+        DropReason::BufferFull,
+        DropReason::DiskFull,
+        DropReason::Corrupt,
+        DropReason::TooOld,
+        DropReason::TooLarge,
+        DropReason::Rejected,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             DropReason::BufferFull => "buffer_full",
+            DropReason::DiskFull => "disk_full",
+            DropReason::Corrupt => "corrupt",
+            DropReason::TooOld => "too_old",
+            DropReason::TooLarge => "too_large",
             DropReason::Rejected => "rejected",
+        }
+    }
+
+    /// For the log line that reports the loss.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DropReason::BufferFull => "memory buffer full and nowhere to spill (raise buffer.memory, check data_dir)",
+            DropReason::DiskFull => "buffer.disk full, oldest segment deleted (raise buffer.disk)",
+            DropReason::Corrupt => "damaged on disk (torn by a crash, checksum mismatch, or failed fsync)",
+            DropReason::TooOld => "older than buffer.max_age",
+            DropReason::TooLarge => "a single series too large for the receiver (413)",
+            DropReason::Rejected => "rejected by the receiver",
         }
     }
 }

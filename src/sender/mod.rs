@@ -11,16 +11,17 @@ pub mod outcome;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use event_listener::Event;
 use smol::Timer;
 
 use crate::buffer::Buffer;
-use crate::config::{QueueConfig, RemoteWrite};
+use crate::config::{BufferConfig, QueueConfig, RemoteWrite};
 use crate::model::{DropReason, SealedBlock};
 use crate::offload::Offload;
 use crate::staging::Staging;
+use crate::staging::encode::{self, Part};
 use crate::telemetry::QueueMetrics;
 use crate::telemetry::metrics::add;
 use backoff::Backoff;
@@ -29,6 +30,8 @@ use outcome::Outcome;
 pub struct Queue {
     pub name: String,
     config: QueueConfig,
+    max_age: Duration,
+    sync_interval: Duration,
     client: http::Client,
     staging: RefCell<Staging>,
     buffer: RefCell<Buffer>,
@@ -40,18 +43,24 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub fn new(rw: &RemoteWrite, memory: usize) -> Self {
+    /// A queue over `buffer`, already opened (and so recovered) by the caller.
+    pub fn new(rw: &RemoteWrite, buffer_config: &BufferConfig, buffer: Buffer) -> Self {
         let q = &rw.queue_config;
-        Queue {
+        let first_seq = buffer.next_seq();
+        let queue = Queue {
             name: rw.name.clone(),
             config: q.clone(),
+            max_age: buffer_config.max_age,
+            sync_interval: buffer_config.sync_interval,
             client: http::Client::new(rw),
-            staging: RefCell::new(Staging::new(q.max_samples_per_send, q.batch_send_deadline, 0)),
-            buffer: RefCell::new(Buffer::new(memory)),
+            staging: RefCell::new(Staging::new(q.max_samples_per_send, q.batch_send_deadline, first_seq)),
+            buffer: RefCell::new(buffer),
             sealed: Event::new(),
             opened: Event::new(),
             metrics: Rc::new(QueueMetrics::new(&rw.name, &rw.url)),
-        }
+        };
+        queue.account();
+        queue
     }
 
     /// Appends one sample; `labels` come from `staging::encode::encode_labels`.
@@ -71,12 +80,21 @@ impl Queue {
         }
     }
 
-    /// Seals whatever is staged (shutdown).
-    pub fn seal(&self) {
+    /// Shutdown: seals whatever is staged, writes every block still in RAM
+    /// to disk and syncs (SPEC: a clean stop loses nothing).
+    pub fn stop(&self) {
         let block = self.staging.borrow_mut().seal();
         if let Some(block) = block {
-            self.enqueue(block);
+            self.buffer.borrow_mut().push(block);
         }
+        self.buffer.borrow_mut().spill_all();
+        self.account();
+    }
+
+    /// Samples held only in RAM (staged, or in the ring).
+    pub fn in_memory(&self) -> u64 {
+        let buffer = self.buffer.borrow();
+        buffer.pending_samples() - buffer.backlog_samples() + self.staging.borrow().pending() as u64
     }
 
     /// Samples staged or buffered, not yet delivered or dropped.
@@ -85,28 +103,42 @@ impl Queue {
     }
 
     fn enqueue(&self, block: SealedBlock) {
-        let dropped = self.buffer.borrow_mut().push(block);
-        if dropped.blocks > 0 {
-            self.metrics.dropped(DropReason::BufferFull, dropped.samples);
-            log::warn!(
-                "remote_write {}: memory buffer full, dropped {} oldest blocks ({} samples)",
-                self.name,
-                dropped.blocks,
-                dropped.samples
-            );
-        }
-        self.refresh_gauges();
+        self.buffer.borrow_mut().push(block);
+        self.account();
         self.sealed.notify(1);
     }
 
-    fn settle(&self, seq: u64) {
-        self.buffer.borrow_mut().settle(seq);
-        self.refresh_gauges();
+    /// Counts and logs what the buffer lost since the last call, and
+    /// refreshes the buffer's gauges.
+    fn account(&self) {
+        let m = &self.metrics;
+        let mut buffer = self.buffer.borrow_mut();
+        for loss in buffer.take_losses() {
+            m.dropped(loss.reason, loss.samples);
+            log::warn!(
+                "remote_write {}: dropped {} blocks ({} samples): {}",
+                self.name,
+                loss.blocks,
+                loss.samples,
+                loss.reason.describe()
+            );
+        }
+        m.buffer_memory_bytes.set(buffer.memory_bytes() as u64);
+        m.buffer_disk_bytes.set(buffer.disk_bytes());
+        m.spilled_blocks_total.set(buffer.spilled_blocks());
+        m.replayed_blocks_total.set(buffer.replayed_blocks());
+        drop(buffer);
+        m.samples_pending.set(self.pending());
     }
 
-    fn refresh_gauges(&self) {
-        self.metrics.buffer_memory_bytes.set(self.buffer.borrow().memory_bytes() as u64);
-        self.metrics.samples_pending.set(self.pending());
+    /// Syncs spilled blocks at least every `sync_interval` (SPEC, Buffer: a
+    /// crash during an outage loses at most that interval).
+    pub async fn sync_periodically(&self) {
+        loop {
+            Timer::after(self.sync_interval).await;
+            self.buffer.borrow_mut().sync();
+            self.account();
+        }
     }
 
     /// Seals the open batch when its `batch_send_deadline` passes.
@@ -134,71 +166,128 @@ impl Queue {
         let mut outage: Option<Outage> = None;
         loop {
             let listener = self.sealed.listen();
-            let next = self.buffer.borrow().oldest();
+            let next = self.buffer.borrow_mut().oldest();
+            self.account();
             let Some(block) = next else {
                 listener.await;
                 continue;
             };
             drop(listener);
-            let (client, payload) = (self.client.clone(), block.payload.clone());
-            let answer = offload.run(move || client.post(payload)).await;
-            let m = &self.metrics;
-            match outcome::classify(&answer, self.config.retry_on_http_429, self.config.max_backoff) {
-                Outcome::Delivered => {
-                    backoff.reset();
-                    add(&m.samples_total, u64::from(block.samples));
-                    add(&m.bytes_total, block.payload.len() as u64);
-                    m.highest_sent_timestamp_ms
-                        .set(m.highest_sent_timestamp_ms.get().max(block.max_timestamp_ms));
-                    if let Some(o) = outage.take() {
-                        log::info!(
-                            "remote_write {}: receiver recovered after {:.1?}, {} retries",
-                            self.name,
-                            o.since.elapsed(),
-                            o.retries
-                        );
-                    }
-                    self.settle(block.seq);
-                }
-                Outcome::Retry { after, reason } => {
-                    add(&m.samples_retried_total, u64::from(block.samples));
-                    match &mut outage {
-                        Some(o) => o.retries += 1,
-                        None => {
-                            log::warn!(
-                                "remote_write {}: receiver unreachable: {reason}; retrying",
-                                self.name
+            if too_old(&block, self.max_age, SystemTime::now()) {
+                self.buffer.borrow_mut().drop_block(block.seq, DropReason::TooOld);
+                self.account();
+                continue;
+            }
+            // A block is split after a 413; its halves go out in order before it settles.
+            let mut parts = vec![Part { payload: block.payload.clone(), samples: block.samples }];
+            while let Some(part) = parts.last().cloned() {
+                let (client, payload) = (self.client.clone(), part.payload.clone());
+                let answer = offload.run(move || client.post(payload)).await;
+                let m = &self.metrics;
+                match outcome::classify(&answer, self.config.retry_on_http_429, self.config.max_backoff) {
+                    Outcome::Delivered => {
+                        backoff.reset();
+                        parts.pop();
+                        add(&m.samples_total, u64::from(part.samples));
+                        add(&m.bytes_total, part.payload.len() as u64);
+                        if let Some(o) = outage.take() {
+                            log::info!(
+                                "remote_write {}: receiver recovered after {:.1?}, {} retries, {} blocks spilled",
+                                self.name,
+                                o.since.elapsed(),
+                                o.retries,
+                                self.buffer.borrow().spilled_blocks() - o.spilled_before
                             );
-                            outage = Some(Outage { since: Instant::now(), retries: 1 });
+                        }
+                        self.pace(part.payload.len()).await;
+                    }
+                    Outcome::Retry { after, reason } => {
+                        add(&m.samples_retried_total, u64::from(part.samples));
+                        match &mut outage {
+                            Some(o) => o.retries += 1,
+                            None => {
+                                log::warn!("remote_write {}: receiver unreachable: {reason}; retrying", self.name);
+                                let spilled_before = self.buffer.borrow().spilled_blocks();
+                                outage = Some(Outage { since: Instant::now(), retries: 1, spilled_before });
+                            }
+                        }
+                        self.buffer.borrow_mut().outage();
+                        self.account();
+                        let wait = after.unwrap_or_else(|| backoff.next(&mut rng));
+                        log::debug!("remote_write {}: block {} retry in {wait:?}: {reason}", self.name, block.seq);
+                        Timer::after(wait.max(Duration::from_millis(1))).await;
+                        if too_old(&block, self.max_age, SystemTime::now()) {
+                            break;
                         }
                     }
-                    let wait = after.unwrap_or_else(|| backoff.next(&mut rng));
-                    log::debug!(
-                        "remote_write {}: block {} retry in {wait:?}: {reason}",
-                        self.name,
-                        block.seq
-                    );
-                    Timer::after(wait.max(Duration::from_millis(1))).await;
-                }
-                Outcome::Rejected { status, message } => {
-                    add(&m.samples_failed_total, u64::from(block.samples));
-                    m.dropped(DropReason::Rejected, u64::from(block.samples));
-                    log::error!(
-                        "remote_write {}: receiver rejected block {} ({} samples) with HTTP {status}, dropped: {}",
-                        self.name,
-                        block.seq,
-                        block.samples,
-                        message.trim()
-                    );
-                    self.settle(block.seq);
+                    Outcome::Rejected { status: 413, .. } => {
+                        parts.pop();
+                        match encode::split(&part.payload) {
+                            Ok((first, second)) => {
+                                log::info!("remote_write {}: 413 for block {}, split in two", self.name, block.seq);
+                                parts.extend([second, first]);
+                            }
+                            Err(e) => {
+                                m.dropped(DropReason::TooLarge, u64::from(part.samples));
+                                add(&m.samples_failed_total, u64::from(part.samples));
+                                log::error!(
+                                    "remote_write {}: 413 for {} samples of block {} that cannot be split ({e:?}), dropped",
+                                    self.name,
+                                    part.samples,
+                                    block.seq
+                                );
+                            }
+                        }
+                    }
+                    Outcome::Rejected { status, message } => {
+                        parts.pop();
+                        add(&m.samples_failed_total, u64::from(part.samples));
+                        m.dropped(DropReason::Rejected, u64::from(part.samples));
+                        log::error!(
+                            "remote_write {}: receiver rejected block {} ({} samples) with HTTP {status}, dropped: {}",
+                            self.name,
+                            block.seq,
+                            part.samples,
+                            message.trim()
+                        );
+                    }
                 }
             }
+            if parts.is_empty() {
+                record_sent(&self.metrics, &block);
+                self.buffer.borrow_mut().settle(block.seq);
+            } else {
+                // Aged out while retrying: what is left of it is dropped.
+                self.buffer.borrow_mut().drop_block(block.seq, DropReason::TooOld);
+            }
+            self.account();
         }
     }
+
+    /// Waits as long as `bytes` take at `rate_limit` while a backlog is being
+    /// uploaded (SPEC: backlog upload must not saturate a metered uplink).
+    async fn pace(&self, bytes: usize) {
+        if self.config.rate_limit == 0 || !self.buffer.borrow().backlog() {
+            return;
+        }
+        Timer::after(Duration::from_secs_f64(bytes as f64 / self.config.rate_limit as f64)).await;
+    }
+}
+
+fn record_sent(m: &QueueMetrics, block: &SealedBlock) {
+    m.highest_sent_timestamp_ms.set(m.highest_sent_timestamp_ms.get().max(block.max_timestamp_ms));
+}
+
+/// A block whose newest sample is older than `max_age` (SPEC, Buffer).
+fn too_old(block: &SealedBlock, max_age: Duration, now: SystemTime) -> bool {
+    let cutoff = now.checked_sub(max_age).and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+    cutoff.is_some_and(|c| block.max_timestamp_ms < i64::try_from(c.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The receiver has not accepted a block since `since`.
 struct Outage {
     since: Instant,
     retries: u64,
+    /// `Buffer::spilled_blocks` when it began.
+    spilled_before: u64,
 }

@@ -28,6 +28,11 @@ pub struct QueueMetrics {
     /// Newest sample timestamp delivered, milliseconds.
     pub highest_sent_timestamp_ms: Cell<i64>,
     pub buffer_memory_bytes: Cell<u64>,
+    pub buffer_disk_bytes: Cell<u64>,
+    /// Blocks written to disk by a spill.
+    pub spilled_blocks_total: Cell<u64>,
+    /// Blocks read back from disk to be sent.
+    pub replayed_blocks_total: Cell<u64>,
 }
 
 impl QueueMetrics {
@@ -44,6 +49,9 @@ impl QueueMetrics {
             highest_timestamp_ms: Cell::new(0),
             highest_sent_timestamp_ms: Cell::new(0),
             buffer_memory_bytes: Cell::new(0),
+            buffer_disk_bytes: Cell::new(0),
+            spilled_blocks_total: Cell::new(0),
+            replayed_blocks_total: Cell::new(0),
         }
     }
 
@@ -57,6 +65,25 @@ pub fn add(cell: &Cell<u64>, n: u64) {
     cell.set(cell.get().wrapping_add(n));
 }
 
+type Family = (&'static str, &'static str, &'static str, fn(&QueueMetrics) -> f64);
+
+/// The per-queue families: name, type, help (Prometheus's where the name is
+/// Prometheus's), value.
+const QUEUE_FAMILIES: [Family; 12] = [
+    ("prometheus_remote_storage_samples_total", "counter", "Total number of samples sent to remote storage.", |m| m.samples_total.get() as f64),
+    ("prometheus_remote_storage_samples_failed_total", "counter", "Total number of samples which failed on send to remote storage, non-recoverable errors.", |m| m.samples_failed_total.get() as f64),
+    ("prometheus_remote_storage_samples_retried_total", "counter", "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.", |m| m.samples_retried_total.get() as f64),
+    ("prometheus_remote_storage_samples_pending", "gauge", "The number of samples pending in the queues shards to be sent to the remote storage.", |m| m.samples_pending.get() as f64),
+    ("prometheus_remote_storage_bytes_total", "counter", "The total number of bytes of data (not metadata) sent by the queue after compression.", |m| m.bytes_total.get() as f64),
+    ("prometheus_remote_storage_highest_timestamp_in_seconds", "gauge", "Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch.", |m| m.highest_timestamp_ms.get() as f64 / 1000.0),
+    ("prometheus_remote_storage_queue_highest_timestamp_seconds", "gauge", "Highest timestamp that was enqueued, in seconds since epoch.", |m| m.highest_timestamp_ms.get() as f64 / 1000.0),
+    ("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", "gauge", "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.", |m| m.highest_sent_timestamp_ms.get() as f64 / 1000.0),
+    ("outpost_buffer_memory_bytes", "gauge", "Bytes of sealed blocks held in the memory ring.", |m| m.buffer_memory_bytes.get() as f64),
+    ("outpost_buffer_disk_bytes", "gauge", "Bytes of segment files under data_dir.", |m| m.buffer_disk_bytes.get() as f64),
+    ("outpost_buffer_spilled_blocks_total", "counter", "Sealed blocks written to disk.", |m| m.spilled_blocks_total.get() as f64),
+    ("outpost_buffer_replayed_blocks_total", "counter", "Sealed blocks read back from disk to be sent.", |m| m.replayed_blocks_total.get() as f64),
+];
+
 /// All self-metrics of the process.
 pub struct Telemetry {
     pub queues: Vec<std::rc::Rc<QueueMetrics>>,
@@ -67,80 +94,14 @@ impl Telemetry {
     /// Renders every metric in the text format 0.0.4.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
+        for (name, kind, help, value) in QUEUE_FAMILIES {
+            header(&mut out, name, kind, help);
+            for m in &self.queues {
+                let (remote, url) = (escape(&m.remote_name), escape(&m.url));
+                let _ = writeln!(out, "{name}{{remote_name=\"{remote}\",url=\"{url}\"}} {}", value(m));
+            }
+        }
         let q = &self.queues;
-        family(
-            &mut out,
-            "prometheus_remote_storage_samples_total",
-            "counter",
-            "Total number of samples sent to remote storage.",
-            q,
-            |m| m.samples_total.get() as f64,
-        );
-        family(
-            &mut out,
-            "prometheus_remote_storage_samples_failed_total",
-            "counter",
-            "Total number of samples which failed on send to remote storage, non-recoverable errors.",
-            q,
-            |m| m.samples_failed_total.get() as f64,
-        );
-        family(
-            &mut out,
-            "prometheus_remote_storage_samples_retried_total",
-            "counter",
-            "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.",
-            q,
-            |m| m.samples_retried_total.get() as f64,
-        );
-        family(
-            &mut out,
-            "prometheus_remote_storage_samples_pending",
-            "gauge",
-            "The number of samples pending in the queues shards to be sent to the remote storage.",
-            q,
-            |m| m.samples_pending.get() as f64,
-        );
-        family(
-            &mut out,
-            "prometheus_remote_storage_bytes_total",
-            "counter",
-            "The total number of bytes of data (not metadata) sent by the queue after compression.",
-            q,
-            |m| m.bytes_total.get() as f64,
-        );
-        family(
-            &mut out,
-            "prometheus_remote_storage_highest_timestamp_in_seconds",
-            "gauge",
-            "Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch.",
-            q,
-            |m| m.highest_timestamp_ms.get() as f64 / 1000.0,
-        );
-        family(
-            &mut out,
-            "prometheus_remote_storage_queue_highest_timestamp_seconds",
-            "gauge",
-            "Highest timestamp that was enqueued, in seconds since epoch.",
-            q,
-            |m| m.highest_timestamp_ms.get() as f64 / 1000.0,
-        );
-        family(
-            &mut out,
-            "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
-            "gauge",
-            "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.",
-            q,
-            |m| m.highest_sent_timestamp_ms.get() as f64 / 1000.0,
-        );
-        family(
-            &mut out,
-            "outpost_buffer_memory_bytes",
-            "gauge",
-            "Bytes of sealed blocks held in the memory ring.",
-            q,
-            |m| m.buffer_memory_bytes.get() as f64,
-        );
-
         let name = "prometheus_remote_storage_samples_dropped_total";
         header(
             &mut out,
@@ -175,26 +136,6 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-fn family(
-    out: &mut String,
-    name: &str,
-    kind: &str,
-    help: &str,
-    queues: &[std::rc::Rc<QueueMetrics>],
-    value: impl Fn(&QueueMetrics) -> f64,
-) {
-    header(out, name, kind, help);
-    for m in queues {
-        let _ = writeln!(
-            out,
-            "{name}{{remote_name=\"{}\",url=\"{}\"}} {}",
-            escape(&m.remote_name),
-            escape(&m.url),
-            value(m)
-        );
-    }
-}
-
 /// Escapes a label value for the text format.
 fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -218,7 +159,7 @@ mod tests {
                 samples += 1;
             }
         }
-        assert_eq!(samples, 9 + DropReason::ALL.len() + 1);
+        assert_eq!(samples, 12 + DropReason::ALL.len() + 1);
         assert!(text.contains("prometheus_remote_storage_samples_total{remote_name=\"global\",url=\"http://h:9090/api/v1/write?x=\\\"1\\\"\"} 42\n"));
         assert!(text.contains(
             "prometheus_remote_storage_samples_dropped_total{reason=\"rejected\",remote_name=\"global\""
