@@ -23,7 +23,42 @@ fn queue_defaults() -> QueueConfig {
         min_backoff: Duration::from_millis(30),
         max_backoff: secs(5),
         retry_on_http_429: true,
+        rate_limit: 0,
     }
+}
+
+fn buffer_defaults() -> BufferConfig {
+    BufferConfig {
+        memory: 4 << 20,
+        disk: 256 << 20,
+        segment: 4 << 20,
+        max_age: secs(3600),
+        sync_interval: secs(1),
+        persist: Persist::Outage,
+    }
+}
+
+/// `data_dir`'s default, computed here as load.rs does (systemd's first
+/// `$STATE_DIRECTORY` path, else "data"), so the tests pass in and out of systemd.
+fn default_data_dir() -> PathBuf {
+    match std::env::var("STATE_DIRECTORY") {
+        Ok(dirs) if !dirs.is_empty() => PathBuf::from(dirs.split(':').next().unwrap()),
+        _ => PathBuf::from("data"),
+    }
+}
+
+/// `text` with its lines `lines` (1-based, inclusive) commented out, so that
+/// the positions of the other lines do not move.
+fn comment_out(text: &str, lines: std::ops::RangeInclusive<usize>) -> String {
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if lines.contains(&(i + 1)) {
+            out.push_str("# ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 fn job(name: &str, interval: Duration, timeout: Duration, targets: &[&str]) -> ScrapeConfig {
@@ -47,12 +82,14 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-#[test]
-fn example_file_parses_to_its_documented_values() {
+/// What config/outpost.toml, and the SPEC example without its unsupported
+/// keys, parse to: every key at its default except where they say otherwise.
+fn documented_config(origin: &str) -> Config {
     let mut node = job("node", secs(15), secs(10), &["127.0.0.1:9100"]);
     node.static_configs[0].labels = map(&[("role", "modem")]);
-    let want = Config {
-        origin: "outpost.toml".to_string(),
+    Config {
+        origin: origin.to_string(),
+        data_dir: PathBuf::from("/var/lib/outpost"),
         listen: Some("127.0.0.1:9464".parse().unwrap()),
         log_level: log::LevelFilter::Info,
         global: Global {
@@ -60,7 +97,7 @@ fn example_file_parses_to_its_documented_values() {
             scrape_timeout: secs(10),
             external_labels: map(&[("cluster", "edge-01")]),
         },
-        buffer: BufferConfig { memory: 4 << 20 },
+        buffer: buffer_defaults(),
         remote_write: vec![RemoteWrite {
             name: "global".to_string(),
             url: "http://global-prometheus:9090/api/v1/write".to_string(),
@@ -69,8 +106,12 @@ fn example_file_parses_to_its_documented_values() {
             queue_config: queue_defaults(),
         }],
         scrape_configs: vec![node],
-    };
-    assert_eq!(parse(EXAMPLE, "outpost.toml"), Ok(want));
+    }
+}
+
+#[test]
+fn example_file_parses_to_its_documented_values() {
+    assert_eq!(parse(EXAMPLE, "outpost.toml"), Ok(documented_config("outpost.toml")));
 }
 
 #[test]
@@ -97,7 +138,21 @@ fn load_reads_a_file_and_names_it() {
 fn spec_example_is_fully_recognised_then_refused_at_first_unsupported_key() {
     // Deserialising the whole file comes first, so an unknown key anywhere
     // would be reported instead of this refusal.
-    assert_eq!(err(SPEC_EXAMPLE), "t.toml:2:12: data_dir is not supported yet");
+    // data_dir, [buffer] and rate_limit are accepted now; the first refusal
+    // is the [[remote_write.write_relabel_configs]] table on line 35.
+    assert_eq!(err(SPEC_EXAMPLE), "t.toml:35:1: remote_write.write_relabel_configs is not supported yet");
+    // Without it (lines 35-38), the next: the kubernetes-pods job's discovery.
+    assert_eq!(
+        err(&comment_out(SPEC_EXAMPLE, 35..=38)),
+        "t.toml:54:1: scrape_configs.kubernetes_sd_configs is not supported yet"
+    );
+}
+
+#[test]
+fn spec_example_without_its_unsupported_keys_parses_to_the_documented_values() {
+    // Lines 35-38: write_relabel_configs; 52-60: the kubernetes-pods job.
+    let text = comment_out(&comment_out(SPEC_EXAMPLE, 35..=38), 52..=60);
+    assert_eq!(parse(&text, "t.toml"), Ok(documented_config("t.toml")));
 }
 
 #[test]
@@ -105,6 +160,7 @@ fn defaults_are_resolved() {
     let config = parse(&format!("{RW}[[scrape_configs]]\njob_name = \"a\"\n"), "t.toml").unwrap();
     let want = Config {
         origin: "t.toml".to_string(),
+        data_dir: default_data_dir(),
         listen: None,
         log_level: log::LevelFilter::Info,
         global: Global {
@@ -112,7 +168,7 @@ fn defaults_are_resolved() {
             scrape_timeout: secs(10),
             external_labels: BTreeMap::new(),
         },
-        buffer: BufferConfig { memory: 4 << 20 },
+        buffer: buffer_defaults(),
         remote_write: vec![RemoteWrite {
             name: "r:9090".to_string(),
             url: "http://r:9090/api/v1/write".to_string(),
@@ -157,8 +213,173 @@ fn log_level_and_listen_are_parsed() {
 
 #[test]
 fn current_behaviour_values_are_accepted() {
-    for value in ["max_shards = 1", "rate_limit = \"0\"", "rate_limit = \"0B\""] {
-        assert!(parse(&format!("{RW}[remote_write.queue_config]\n{value}\n"), "t.toml").is_ok(), "{value}");
+    assert!(parse(&format!("{RW}[remote_write.queue_config]\nmax_shards = 1\n"), "t.toml").is_ok());
+}
+
+#[test]
+fn buffer_data_dir_and_rate_limit_defaults() {
+    let config = parse(RW, "t.toml").unwrap();
+    assert_eq!(config.data_dir, default_data_dir());
+    let buffer = &config.buffer;
+    assert_eq!(buffer.memory, 4 * 1024 * 1024);
+    assert_eq!(buffer.disk, 256 * 1024 * 1024);
+    assert_eq!(buffer.segment, 4 * 1024 * 1024);
+    assert_eq!(buffer.max_age, Duration::from_secs(60 * 60));
+    assert_eq!(buffer.sync_interval, Duration::from_secs(1));
+    assert_eq!(buffer.persist, Persist::Outage);
+    assert_eq!(config.remote_write[0].queue_config.rate_limit, 0);
+    // An empty [buffer] and [remote_write.queue_config] are the same defaults.
+    let empty = parse(&format!("[buffer]\n{RW}[remote_write.queue_config]\n"), "t.toml").unwrap();
+    assert_eq!(empty.buffer, buffer_defaults());
+    assert_eq!(empty.remote_write[0].queue_config, queue_defaults());
+}
+
+#[test]
+fn buffer_data_dir_and_rate_limit_are_parsed() {
+    let text = format!(
+        "data_dir = \"/srv/outpost\"\n[buffer]\nmemory = \"1MiB\"\ndisk = \"64MiB\"\nsegment = \"512KiB\"\n\
+         max_age = \"2h30m\"\nsync_interval = \"250ms\"\npersist = \"always\"\n\
+         {RW}[remote_write.queue_config]\nrate_limit = \"1MiB\"\n"
+    );
+    let config = parse(&text, "t.toml").unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/srv/outpost"));
+    let want = BufferConfig {
+        memory: 1 << 20,
+        disk: 64 << 20,
+        segment: 512 << 10,
+        max_age: secs(2 * 3600 + 30 * 60),
+        sync_interval: Duration::from_millis(250),
+        persist: Persist::Always,
+    };
+    assert_eq!(config.buffer, want);
+    assert_eq!(
+        config.remote_write[0].queue_config,
+        QueueConfig { rate_limit: 1_048_576, ..queue_defaults() }
+    );
+
+    // A relative data_dir is kept as written (relative to the working directory).
+    let relative = parse(&format!("data_dir = \"state/outpost\"\n{RW}"), "t.toml").unwrap();
+    assert_eq!(relative.data_dir, PathBuf::from("state/outpost"));
+    // "outage", written out, is the default.
+    let outage = parse(&format!("[buffer]\npersist = \"outage\"\n{RW}"), "t.toml").unwrap();
+    assert_eq!(outage.buffer.persist, Persist::Outage);
+    // max_age may be long (VictoriaMetrics accepts any age).
+    let week = parse(&format!("[buffer]\nmax_age = \"1w\"\n{RW}"), "t.toml").unwrap();
+    assert_eq!(week.buffer.max_age, secs(7 * 24 * 3600));
+}
+
+#[test]
+fn segment_may_equal_disk() {
+    for (buffer, segment) in [
+        ("disk = \"4MiB\"", 4 << 20),
+        ("disk = \"1MiB\"\nsegment = \"1MiB\"", 1 << 20),
+        ("disk = \"1000\"\nsegment = \"1000B\"", 1000),
+    ] {
+        let config = parse(&format!("[buffer]\n{buffer}\n{RW}"), "t.toml").unwrap();
+        assert_eq!((config.buffer.segment, config.buffer.disk), (segment, segment), "{buffer}");
+    }
+}
+
+#[test]
+fn rate_limit_is_any_size_in_bytes_per_second() {
+    let cases: &[(&str, u64)] = &[
+        ("0", 0),
+        ("0B", 0),
+        ("0MiB", 0),
+        ("512", 512),
+        ("64KiB", 64 << 10),
+        ("1MiB", 1_048_576),
+        ("1MB", 1_048_576),
+        ("1GiB", 1 << 30),
+    ];
+    for (value, want) in cases {
+        let text = format!("{RW}[remote_write.queue_config]\nrate_limit = \"{value}\"\n");
+        let config = parse(&text, "t.toml").unwrap();
+        assert_eq!(config.remote_write[0].queue_config.rate_limit, *want, "{value}");
+    }
+}
+
+#[test]
+fn buffer_data_dir_and_rate_limit_errors() {
+    let buffer = |lines: &str| format!("[buffer]\n{lines}\n{RW}");
+    let cases: Vec<(String, &str)> = vec![
+        (format!("data_dir = \"\"\n{RW}"), "t.toml:1:12: data_dir must not be empty"),
+        (format!("data_dir = 1\n{RW}"), "t.toml:1:12: invalid type: integer `1`, expected a string"),
+        // segment larger than disk: at segment when it is written, else at disk.
+        (
+            buffer("disk = \"8MiB\"\nsegment = \"16MiB\""),
+            "t.toml:3:11: buffer.segment 16MiB is larger than buffer.disk 8MiB",
+        ),
+        (
+            buffer("segment = \"16MiB\"\ndisk = \"8MiB\""),
+            "t.toml:2:11: buffer.segment 16MiB is larger than buffer.disk 8MiB",
+        ),
+        (
+            buffer("segment = \"512MiB\""),
+            "t.toml:2:11: buffer.segment 512MiB is larger than buffer.disk 256MiB",
+        ),
+        (buffer("disk = \"1MiB\""), "t.toml:2:8: buffer.segment 4MiB is larger than buffer.disk 1MiB"),
+        (
+            buffer("disk = \"1000\"\nsegment = \"1KiB\""),
+            "t.toml:3:11: buffer.segment 1KiB is larger than buffer.disk 1000B",
+        ),
+        // Zero sizes.
+        (buffer("memory = \"0\""), "t.toml:2:10: buffer.memory must be greater than 0"),
+        (buffer("memory = \"0B\""), "t.toml:2:10: buffer.memory must be greater than 0"),
+        (buffer("disk = \"0\""), "t.toml:2:8: buffer.disk must be greater than 0"),
+        (buffer("disk = \"0GiB\""), "t.toml:2:8: buffer.disk must be greater than 0"),
+        (buffer("segment = \"0\""), "t.toml:2:11: buffer.segment must be greater than 0"),
+        (buffer("segment = \"0KiB\""), "t.toml:2:11: buffer.segment must be greater than 0"),
+        // A zero disk is refused as such, not as smaller than the segment.
+        (buffer("segment = \"1MiB\"\ndisk = \"0\""), "t.toml:3:8: buffer.disk must be greater than 0"),
+        // Malformed sizes.
+        (buffer("disk = \"lots\""), "t.toml:2:8: invalid size \"lots\": expected an integer number of bytes"),
+        (
+            buffer("segment = \"4M\""),
+            "t.toml:2:11: invalid size \"4M\": unknown unit \"M\" (one of B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)",
+        ),
+        (buffer("disk = 256"), "t.toml:2:8: invalid type: integer `256`, expected a string"),
+        // persist.
+        (
+            buffer("persist = \"sometimes\""),
+            "t.toml:2:11: buffer.persist \"sometimes\": expected \"outage\" or \"always\"",
+        ),
+        (
+            buffer("persist = \"Always\""),
+            "t.toml:2:11: buffer.persist \"Always\": expected \"outage\" or \"always\"",
+        ),
+        (buffer("persist = \"\""), "t.toml:2:11: buffer.persist \"\": expected \"outage\" or \"always\""),
+        (buffer("persist = true"), "t.toml:2:11: invalid type: boolean `true`, expected a string"),
+        // Zero and malformed durations.
+        (buffer("max_age = \"0\""), "t.toml:2:11: max_age must be greater than 0"),
+        (buffer("max_age = \"0s\""), "t.toml:2:11: max_age must be greater than 0"),
+        (buffer("sync_interval = \"0\""), "t.toml:2:17: sync_interval must be greater than 0"),
+        (buffer("sync_interval = \"0ms\""), "t.toml:2:17: sync_interval must be greater than 0"),
+        (buffer("max_age = \"1.5h\""), "t.toml:2:11: invalid duration \"1.5h\": fractions are not allowed"),
+        (
+            buffer("sync_interval = \"1\""),
+            "t.toml:2:17: invalid duration \"1\": missing unit (one of y, w, d, h, m, s, ms)",
+        ),
+        // rate_limit: any size, but a size.
+        (
+            format!("{RW}[remote_write.queue_config]\nrate_limit = \"-1\"\n"),
+            "t.toml:4:14: invalid size \"-1\": expected an integer number of bytes",
+        ),
+        (
+            format!("{RW}[remote_write.queue_config]\nrate_limit = \"1MiB/s\"\n"),
+            "t.toml:4:14: invalid size \"1MiB/s\": unknown unit \"MiB/s\" (one of B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)",
+        ),
+        (
+            format!("{RW}[remote_write.queue_config]\nrate_limit = 0\n"),
+            "t.toml:4:14: invalid type: integer `0`, expected a string",
+        ),
+        (
+            format!("[buffer]\ndisk = \"16777216TiB\"\n{RW}"),
+            "t.toml:2:8: invalid size \"16777216TiB\": size out of range",
+        ),
+    ];
+    for (text, want) in &cases {
+        assert_eq!(err(text), *want, "{text}");
     }
 }
 
@@ -331,12 +552,6 @@ fn errors_name_origin_line_col_and_reason() {
 fn unsupported_keys_are_refused_where_they_are() {
     // (section, `key = value`); the message names `section.key`.
     let cases = [
-        ("", "data_dir = \"/var/lib/outpost\""),
-        ("buffer", "disk = \"256MiB\""),
-        ("buffer", "segment = \"4MiB\""),
-        ("buffer", "max_age = \"1h\""),
-        ("buffer", "sync_interval = \"1s\""),
-        ("buffer", "persist = \"outage\""),
         ("remote_write", "bearer_token_file = \"/t\""),
         ("remote_write", "basic_auth = { username = \"u\" }"),
         ("remote_write", "authorization = { credentials_file = \"/t\" }"),
@@ -358,13 +573,11 @@ fn unsupported_keys_are_refused_where_they_are() {
     ];
     for (section, line) in cases {
         let text = match section {
-            "" => format!("{line}\n{RW}"),
-            "buffer" => format!("[buffer]\n{line}\n{RW}"),
             "remote_write" => format!("{RW}{line}\n"),
             _ => format!("{RW}[[scrape_configs]]\njob_name = \"a\"\n{line}\n"),
         };
         let (key, _) = line.split_once(" = ").unwrap();
-        let what = if section.is_empty() { key.to_string() } else { format!("{section}.{key}") };
+        let what = format!("{section}.{key}");
         let line_no = text.lines().position(|l| l == line).unwrap() + 1;
         let col = key.len() + 4;
         let want = format!("t.toml:{line_no}:{col}: {what} is not supported yet");
@@ -379,9 +592,12 @@ fn unsupported_values_and_tables_are_refused_earliest_first() {
             format!("{RW}[remote_write.queue_config]\nmax_shards = 4\n"),
             "t.toml:4:14: queue_config.max_shards other than 1 is not supported yet",
         ),
+        // Supported keys before it do not hide it.
         (
-            format!("{RW}[remote_write.queue_config]\nrate_limit = \"1MiB\"\n"),
-            "t.toml:4:14: queue_config.rate_limit other than \"0\" is not supported yet",
+            format!(
+                "data_dir = \"/d\"\n{RW}[remote_write.queue_config]\nrate_limit = \"1MiB\"\nmax_shards = 2\n"
+            ),
+            "t.toml:6:14: queue_config.max_shards other than 1 is not supported yet",
         ),
         (
             format!("{RW}[[remote_write]]\nurl = \"http://b:1/w\"\n"),
@@ -403,8 +619,8 @@ fn unsupported_values_and_tables_are_refused_earliest_first() {
             "t.toml:3:14: remote_write.tls_config is not supported yet",
         ),
         (
-            format!("[buffer]\npersist = \"always\"\ndisk = \"1GiB\"\n{RW}"),
-            "t.toml:2:11: buffer.persist is not supported yet",
+            format!("[buffer]\npersist = \"always\"\ndisk = \"1GiB\"\n{RW}metadata_config = {{}}\n"),
+            "t.toml:6:19: remote_write.metadata_config is not supported yet",
         ),
     ];
     for (text, want) in &cases {
