@@ -60,7 +60,10 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
     let queues: Vec<Queue> = config
         .remote_write
         .iter()
-        .map(|rw| Queue::new(rw, usize::try_from(config.buffer.memory).unwrap_or(usize::MAX)))
+        .map(|rw| {
+            let buffer = Buffer::open(&config.buffer, &config.data_dir.join(dir_name(&rw.name)));
+            Queue::new(rw, &config.buffer, buffer)
+        })
         .collect();
     let Some(queue) = queues.first() else { return Ok(()) };
     let telemetry = Rc::new(Telemetry {
@@ -83,8 +86,12 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         for target in targets {
             scrapes.push(ex.spawn(scrape::run(target, &cx)));
         }
-        let background =
-            [ex.spawn(queue.seal_on_deadline()), ex.spawn(queue.run(&offload, seed())), ex.spawn(watchdog())];
+        let background = [
+            ex.spawn(queue.seal_on_deadline()),
+            ex.spawn(queue.run(&offload, seed())),
+            ex.spawn(queue.sync_periodically()),
+            ex.spawn(watchdog()),
+        ];
         if let Some(listener) = listener {
             ex.spawn(serve::serve(listener, telemetry.clone())).detach();
         }

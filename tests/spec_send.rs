@@ -52,7 +52,7 @@ fn self_metric(port: u16, line_prefix: &str) -> Option<f64> {
 
 #[test]
 fn receiver_5xx_is_retried_with_the_same_bytes_and_nothing_is_lost_or_duplicated() {
-    let receiver = FakeReceiver::start(Box::new(|n| (if n < 6 { 503 } else { 204 }, Vec::new())));
+    let receiver = FakeReceiver::start(Box::new(|n, _| (if n < 6 { 503 } else { 204 }, Vec::new())));
     let target = FakeTarget::start(PAGE);
     let listen = support::free_port();
     let mut outpost = start_outpost(&config(&receiver, &[target.address()], listen));
@@ -88,7 +88,7 @@ fn receiver_5xx_is_retried_with_the_same_bytes_and_nothing_is_lost_or_duplicated
 
 #[test]
 fn receiver_400_drops_block_and_queue_moves_on() {
-    let receiver = FakeReceiver::start(Box::new(|n| (if n == 0 { 400 } else { 204 }, Vec::new())));
+    let receiver = FakeReceiver::start(Box::new(|n, _| (if n == 0 { 400 } else { 204 }, Vec::new())));
     let target = FakeTarget::start(PAGE);
     let listen = support::free_port();
     let mut outpost = start_outpost(&config(&receiver, &[target.address()], listen));
@@ -112,7 +112,7 @@ fn receiver_400_drops_block_and_queue_moves_on() {
 
 #[test]
 fn receiver_429_with_retry_after_waits_before_the_next_try() {
-    let receiver = FakeReceiver::start(Box::new(|n| {
+    let receiver = FakeReceiver::start(Box::new(|n, _| {
         if n == 0 { (429, vec![("Retry-After", "2".to_string())]) } else { (204, Vec::new()) }
     }));
     let target = FakeTarget::start(PAGE);
@@ -129,7 +129,7 @@ fn receiver_429_with_retry_after_waits_before_the_next_try() {
 
 #[test]
 fn malformed_exposition_fails_that_scrape_only_and_unreachable_target_is_down() {
-    let receiver = FakeReceiver::start(Box::new(|_| (204, Vec::new())));
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
     let good = FakeTarget::start(PAGE);
     let bad = FakeTarget::start("ok 1\nbroken{a=\"1\" 2\n");
     let unreachable = format!("127.0.0.1:{}", support::free_port());

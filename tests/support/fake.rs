@@ -25,13 +25,13 @@ pub struct Received {
     pub status: u16,
 }
 
-/// What to answer to request number `n` (0-based): status and extra headers.
-pub type Script = Box<dyn Fn(usize) -> (u16, Vec<(&'static str, String)>) + Send + Sync>;
+/// What to answer to request number `n` (0-based) carrying `request`: status and extra headers.
+pub type Script = Box<dyn Fn(usize, &WriteRequest) -> (u16, Vec<(&'static str, String)>) + Send + Sync>;
 
 pub struct FakeReceiver {
     pub port: u16,
     pub received: Arc<Mutex<Vec<Received>>>,
-    stop: Arc<AtomicBool>,
+    switches: Switches,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -40,12 +40,12 @@ impl FakeReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake receiver");
         let port = listener.local_addr().expect("addr").port();
         let received = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
+        let switches = Switches::default();
         let thread = {
-            let (received, stop) = (received.clone(), stop.clone());
-            std::thread::spawn(move || serve(listener, script, received, stop, handle_write))
+            let (received, switches) = (received.clone(), switches.clone());
+            std::thread::spawn(move || serve(listener, script, received, switches, handle_write))
         };
-        FakeReceiver { port, received, stop, thread: Some(thread) }
+        FakeReceiver { port, received, switches, thread: Some(thread) }
     }
 
     pub fn url(&self) -> String {
@@ -55,39 +55,62 @@ impl FakeReceiver {
     pub fn snapshot(&self) -> Vec<Received> {
         self.received.lock().expect("lock").clone()
     }
+
+    /// Refuses connections (and closes open ones) until `up`.
+    pub fn down(&self) {
+        self.switches.down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn up(&self) {
+        self.switches.down.store(false, Ordering::SeqCst);
+    }
 }
 
 impl Drop for FakeReceiver {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.switches.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-/// A scrape target that answers every GET with `body`.
+/// What a fake target serves to its n-th scrape (0-based).
+pub type Page = Box<dyn Fn(u64) -> String + Send + Sync>;
+
+/// A scrape target that answers every GET with `page(n)`.
 pub struct FakeTarget {
     pub port: u16,
-    stop: Arc<AtomicBool>,
+    /// Scrapes served so far.
+    pub served: Arc<std::sync::atomic::AtomicU64>,
+    switches: Switches,
     thread: Option<JoinHandle<()>>,
 }
 
 impl FakeTarget {
     pub fn start(body: &'static str) -> FakeTarget {
+        FakeTarget::dynamic(Box::new(move |_| body.to_owned()))
+    }
+
+    pub fn dynamic(page: Page) -> FakeTarget {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake target");
         let port = listener.local_addr().expect("addr").port();
-        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let switches = Switches::default();
         let thread = {
-            let stop = stop.clone();
-            let script: Script = Box::new(|_| (200, Vec::new()));
+            let (switches, served) = (switches.clone(), served.clone());
+            let script: Script = Box::new(|_, _| (200, Vec::new()));
             std::thread::spawn(move || {
-                serve(listener, script, Arc::new(Mutex::new(Vec::new())), stop, move |_, _, _, _, stream| {
-                    respond(stream, 200, &[("Content-Type", "text/plain; version=0.0.4".into())], body)
-                })
+                let handle = move |_: &Script, _: &Mutex<Vec<Received>>, _, _, stream: &mut TcpStream| {
+                    let body = page(served.load(Ordering::SeqCst));
+                    respond(stream, 200, &[("Content-Type", "text/plain; version=0.0.4".into())], &body)?;
+                    served.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                };
+                serve(listener, script, Arc::new(Mutex::new(Vec::new())), switches, handle)
             })
         };
-        FakeTarget { port, stop, thread: Some(thread) }
+        FakeTarget { port, served, switches, thread: Some(thread) }
     }
 
     pub fn address(&self) -> String {
@@ -97,7 +120,7 @@ impl FakeTarget {
 
 impl Drop for FakeTarget {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.switches.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -108,7 +131,7 @@ fn serve(
     listener: TcpListener,
     script: Script,
     received: Arc<Mutex<Vec<Received>>>,
-    stop: Arc<AtomicBool>,
+    switches: Switches,
     handle: impl Fn(
         &Script,
         &Mutex<Vec<Received>>,
@@ -117,17 +140,37 @@ fn serve(
         &mut TcpStream,
     ) -> std::io::Result<()>,
 ) {
-    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let mut listener = Some(listener);
+    let Switches { stop, down } = switches;
     while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
+        if down.load(Ordering::SeqCst) {
+            // Down: no listener, so connections are refused.
+            listener = None;
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        let Some(l) = listener.as_ref() else {
+            // Back up on the same port (std sets SO_REUSEADDR).
+            listener = TcpListener::bind(("127.0.0.1", port)).ok();
+            if let Some(l) = &listener {
+                l.set_nonblocking(true).expect("nonblocking");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        l.set_nonblocking(true).expect("nonblocking");
+        match l.accept() {
             Ok((mut stream, _)) => {
                 let _ = stream.set_nonblocking(false);
                 let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-                // Keep-alive: serve requests on this connection until it closes or idles.
-                while !stop.load(Ordering::SeqCst) {
+                // Keep-alive: serve requests on this connection until it closes, or down.
+                while !stop.load(Ordering::SeqCst) && !down.load(Ordering::SeqCst) {
                     match read_request(&mut stream) {
                         Ok(Some((headers, body))) => {
-                            if handle(&script, &received, headers, body, &mut stream).is_err() {
+                            if down.load(Ordering::SeqCst)
+                                || handle(&script, &received, headers, body, &mut stream).is_err()
+                            {
                                 break;
                             }
                         }
@@ -145,6 +188,13 @@ fn serve(
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
         }
     }
+}
+
+/// Flags a server thread polls: `stop` ends it, `down` refuses connections.
+#[derive(Clone, Default)]
+struct Switches {
+    stop: Arc<AtomicBool>,
+    down: Arc<AtomicBool>,
 }
 
 #[allow(clippy::type_complexity)]
@@ -185,7 +235,7 @@ fn handle_write(
     let raw = snap::raw::Decoder::new().decompress_vec(&body).expect("snappy block format");
     let request = WriteRequest::decode(&raw[..]).expect("a WriteRequest");
     let n = received.lock().expect("lock").len();
-    let (status, extra) = script(n);
+    let (status, extra) = script(n, &request);
     received.lock().expect("lock").push(Received { at: Instant::now(), headers, body, request, status });
     let message = if status >= 400 { format!("scripted {status} for request {n}\n") } else { String::new() };
     respond(stream, status, &extra, &message)

@@ -96,6 +96,32 @@ impl Child {
         String::from_utf8_lossy(&bytes[start..]).into_owned()
     }
 
+    /// Sends `signal` (a `kill -s` name: TERM, KILL, HUP) to this process only.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.pid().to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("kill -s {signal} {}: {e}", self.pid()));
+        assert!(status.success(), "kill -s {signal} {} failed", self.pid());
+    }
+
+    /// Waits for the process to exit, polling, for at most `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> process::ExitStatus {
+        let what = format!("{} (pid {}) exits", self.name, self.pid());
+        poll_until(within, &what, || match self.process.try_wait() {
+            Ok(Some(status)) => Ok(status),
+            Ok(None) => Err("still running".into()),
+            Err(e) => Err(e.to_string()),
+        })
+    }
+
+    /// Kills the process and hands back its directory, to start it again on the same data.
+    pub fn kill_keep_dir(mut self) -> TempDir {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        std::mem::replace(&mut self.dir, TempDir { path: PathBuf::new() })
+    }
+
     /// Panics with the process's output if it has exited: a dead process never becomes ready.
     pub fn assert_running(&mut self) {
         match self.process.try_wait() {
@@ -172,8 +198,11 @@ pub fn start_node_exporter() -> Child {
 
 /// Prometheus as a remote-write receiver (no scrape configs of its own); ready on /-/ready.
 pub fn start_prometheus() -> Child {
-    let port = free_port();
-    let dir = TempDir::new("prometheus");
+    start_prometheus_in(TempDir::new("prometheus"), free_port())
+}
+
+/// Prometheus on `port` with its storage in `dir`: a restart keeps its data.
+pub fn start_prometheus_in(dir: TempDir, port: u16) -> Child {
     let config = dir.path().join("prometheus.yml");
     fs::write(&config, "global:\n  evaluation_interval: 1m\n").expect("write prometheus.yml");
     let mut command = Command::new(program(&["prometheus"]));
@@ -221,11 +250,18 @@ pub fn outpost_command() -> Command {
     }
 }
 
-/// Runs `outpost --config <file>` with `config` written to its temp dir.
+/// Runs `outpost --config <file>` with `config` written to its temp dir. Unless the config
+/// sets `data_dir`, it gets one in that temp dir, so no test writes to the working directory.
 pub fn start_outpost(config: &str) -> Child {
     let dir = TempDir::new("outpost");
+    let mut text = String::new();
+    if !config.lines().any(|line| line.trim_start().starts_with("data_dir")) {
+        // Top-level keys must precede every table, so this goes first.
+        text.push_str(&format!("data_dir = {:?}\n", dir.path().join("data").display().to_string()));
+    }
+    text.push_str(config);
     let file = dir.path().join("outpost.toml");
-    fs::write(&file, config).expect("write outpost.toml");
+    fs::write(&file, text).expect("write outpost.toml");
     let mut command = outpost_command();
     command.arg("--config").arg(&file);
     let mut child = Child::spawn("outpost", command, dir, 0);
