@@ -6,6 +6,7 @@
 //! counted (`DropReason::BufferFull`).
 
 pub mod ring;
+pub mod segment;
 
 #[cfg(doc)]
 use crate::model::DropReason;
