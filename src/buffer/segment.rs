@@ -222,10 +222,7 @@ pub fn scan(bytes: &[u8]) -> Scan {
     }
     let mut at = HEADER_LEN;
     let tail = loop {
-        let rest = &bytes[at..];
-        if rest.is_empty() {
-            break Tail::Clean;
-        }
+        let Some(rest) = bytes.get(at..).filter(|rest| !rest.is_empty()) else { break Tail::Clean };
         match decode(rest) {
             Frame::Record { meta, payload, len } => {
                 let start = at + RECORD_OVERHEAD;
@@ -307,5 +304,4 @@ fn le_u64(bytes: &[u8], at: usize) -> u64 {
 }
 
 #[cfg(test)]
-#[path = "segment_tests.rs"]
 mod tests;
