@@ -5,6 +5,7 @@
 //! Memory only so far: when the ring is full its oldest block is dropped and
 //! counted (`DropReason::BufferFull`).
 
+pub mod disk;
 pub mod ring;
 pub mod segment;
 
