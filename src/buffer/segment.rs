@@ -1,0 +1,307 @@
+//! The segment file format and the send cursor format, as bytes in and values out. Pure:
+//! no file is opened here; `disk.rs` does the I/O. Decoding never panics on any input and tells
+//! "need more bytes" (`Torn`) from "these bytes are wrong" (`Corrupt`).
+//!
+//! # Segment files
+//!
+//! A segment is an append-only file: an 8-byte header, then records back to back, nothing else.
+//!
+//! ```text
+//! header   "OPSG" | version u16 LE = 1 | 2 reserved bytes, zero
+//! record   len u32 LE | crc32c u32 LE | meta (28 bytes) | payload (len - 28 bytes)
+//! meta     seq u64 LE | min_timestamp_ms i64 LE | max_timestamp_ms i64 LE | samples u32 LE
+//! ```
+//!
+//! - `len` counts meta and payload, and is bounded: `28 <= len <= 28 + 32 MiB`. A `len` out of
+//!   bounds is damage, never an allocation.
+//! - `crc32c` is CRC-32C (Castagnoli) over meta and payload, the bytes `len` counts. It catches
+//!   every single-bit error; a flipped bit in `len` itself either leaves the bounds, or moves the
+//!   end of the record so the checksum no longer matches, or (in the last record only) points
+//!   past the end of the file, which reads as a torn tail.
+//! - The payload is a sealed block's body: a snappy-compressed remote-write request, stored as is.
+//! - Records never span segments and never refer to each other, so damage in one segment costs
+//!   only the records from the damage to the end of that segment (SPEC, Buffer).
+//! - A nonzero reserved byte reads as an unsupported version: a later version may use them as
+//!   flags that this one would not understand.
+//!
+//! Reading a segment: check the header, then decode records until the first that is not whole
+//! (`Torn`: a write that did not finish) or not right (`Corrupt`); everything before it is good
+//! and the file is cut there ([`scan`]).
+//!
+//! # The cursor file
+//!
+//! `cursor` holds the highest delivered `seq` in two 16-byte slots:
+//!
+//! ```text
+//! slot     delivered_seq u64 LE | generation u32 LE | crc32c u32 LE over the first 12 bytes
+//! file     slot 0 | slot 1                               (32 bytes)
+//! ```
+//!
+//! Generation `g` is written in place to slot `g % 2`, so each write lands on the slot holding
+//! the value before last. A torn in-place write can only damage the slot being written; the
+//! other still holds the previous value, intact. Reading takes the valid slot with the newer
+//! generation (compared modulo 2^32, so the counter may wrap); no valid slot means no cursor.
+
+use std::fmt;
+use std::ops::Range;
+
+use crate::model::SealedBlock;
+
+pub const HEADER_LEN: usize = 8;
+pub const META_LEN: usize = 28;
+/// `len` and `crc32c` before the meta, plus the meta.
+pub const RECORD_OVERHEAD: usize = 8 + META_LEN;
+/// The largest payload a record may carry.
+pub const MAX_PAYLOAD: usize = 32 << 20;
+pub const MAGIC: [u8; 4] = *b"OPSG";
+pub const VERSION: u16 = 1;
+pub const CURSOR_LEN: usize = 2 * CURSOR_SLOT_LEN;
+pub const CURSOR_SLOT_LEN: usize = 16;
+
+/// What a record says about its block, so the buffer can index and count it unread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockMeta {
+    pub seq: u64,
+    pub min_timestamp_ms: i64,
+    pub max_timestamp_ms: i64,
+    pub samples: u32,
+}
+
+impl BlockMeta {
+    pub fn of(block: &SealedBlock) -> Self {
+        BlockMeta {
+            seq: block.seq,
+            min_timestamp_ms: block.min_timestamp_ms,
+            max_timestamp_ms: block.max_timestamp_ms,
+            samples: block.samples,
+        }
+    }
+}
+
+/// One step of decoding at a record boundary.
+#[derive(Debug, PartialEq)]
+pub enum Frame<'a> {
+    /// A whole, checked record; `len` is the bytes it took, `len` and `crc32c` included.
+    Record {
+        meta: BlockMeta,
+        payload: &'a [u8],
+        len: usize,
+    },
+    /// The bytes end before the record does (or there are none).
+    Torn,
+    Corrupt(Damage),
+}
+
+/// What is wrong with bytes that are all there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Damage {
+    BadMagic,
+    /// The version field, when it or the reserved bytes are not what this version writes.
+    BadVersion(u16),
+    /// A record `len` outside `META_LEN..=META_LEN + MAX_PAYLOAD`.
+    Length(u32),
+    Checksum {
+        stored: u32,
+        computed: u32,
+    },
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Damage::BadMagic => f.write_str("bad magic"),
+            Damage::BadVersion(VERSION) => {
+                write!(f, "unsupported header (version {VERSION}, reserved bytes set)")
+            }
+            Damage::BadVersion(version) => write!(f, "unsupported version {version}"),
+            Damage::Length(len) => write!(f, "record length {len} out of bounds"),
+            Damage::Checksum { stored, computed } => {
+                write!(f, "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")
+            }
+        }
+    }
+}
+
+/// The result of checking a segment header.
+#[derive(Debug, PartialEq)]
+pub enum Header {
+    Valid,
+    Torn,
+    Corrupt(Damage),
+}
+
+pub fn header() -> [u8; HEADER_LEN] {
+    let [m0, m1, m2, m3] = MAGIC;
+    let [v0, v1] = VERSION.to_le_bytes();
+    [m0, m1, m2, m3, v0, v1, 0, 0]
+}
+
+pub fn check_header(bytes: &[u8]) -> Header {
+    let Some(head) = bytes.get(..HEADER_LEN) else { return Header::Torn };
+    if head[..4] != MAGIC {
+        return Header::Corrupt(Damage::BadMagic);
+    }
+    let version = u16::from_le_bytes([head[4], head[5]]);
+    if version != VERSION || head[6..] != [0, 0] {
+        return Header::Corrupt(Damage::BadVersion(version));
+    }
+    Header::Valid
+}
+
+/// Appends one record for `payload` to `out`. The caller keeps `payload` within [`MAX_PAYLOAD`];
+/// a larger one is written but reads back as [`Damage::Length`].
+pub fn encode_record(meta: &BlockMeta, payload: &[u8], out: &mut Vec<u8>) {
+    debug_assert!(payload.len() <= MAX_PAYLOAD, "payload of {} bytes over MAX_PAYLOAD", payload.len());
+    let len = u32::try_from(META_LEN + payload.len()).unwrap_or(u32::MAX);
+    let mut meta_bytes = [0u8; META_LEN];
+    meta_bytes[..8].copy_from_slice(&meta.seq.to_le_bytes());
+    meta_bytes[8..16].copy_from_slice(&meta.min_timestamp_ms.to_le_bytes());
+    meta_bytes[16..24].copy_from_slice(&meta.max_timestamp_ms.to_le_bytes());
+    meta_bytes[24..].copy_from_slice(&meta.samples.to_le_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&meta_bytes), payload);
+    out.reserve(RECORD_OVERHEAD + payload.len());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&meta_bytes);
+    out.extend_from_slice(payload);
+}
+
+/// Decodes the record at the start of `bytes`.
+pub fn decode(bytes: &[u8]) -> Frame<'_> {
+    let (Some(len), Some(stored)) = (le_u32(bytes, 0), le_u32(bytes, 4)) else { return Frame::Torn };
+    let body_len = len as usize;
+    if !(META_LEN..=META_LEN + MAX_PAYLOAD).contains(&body_len) {
+        return Frame::Corrupt(Damage::Length(len));
+    }
+    let Some(body) = bytes.get(8..8 + body_len) else { return Frame::Torn };
+    let computed = crc32c::crc32c(body);
+    if computed != stored {
+        return Frame::Corrupt(Damage::Checksum { stored, computed });
+    }
+    let (meta, payload) = body.split_at(META_LEN);
+    let meta = BlockMeta {
+        seq: le_u64(meta, 0),
+        min_timestamp_ms: le_u64(meta, 8) as i64,
+        max_timestamp_ms: le_u64(meta, 16) as i64,
+        samples: le_u32(meta, 24).unwrap_or(0),
+    };
+    Frame::Record { meta, payload, len: 8 + body_len }
+}
+
+/// What a whole segment image holds.
+#[derive(Debug, PartialEq)]
+pub struct Scan {
+    /// Every good record before the tail, with the byte range of its payload.
+    pub records: Vec<(BlockMeta, Range<usize>)>,
+    /// Where the good part ends: after the last good record, or `HEADER_LEN` if there is none;
+    /// 0 when the header itself is bad.
+    pub valid_len: usize,
+    pub tail: Tail,
+}
+
+/// How a segment image ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tail {
+    /// Right after the last record.
+    Clean,
+    /// With part of a record (or header) at `at`.
+    Torn { at: usize },
+    /// With bytes at `at` that are not a record (or header).
+    Corrupt { at: usize, damage: Damage },
+}
+
+/// Scans a whole segment image (header included): every good record until the first Torn/Corrupt.
+pub fn scan(bytes: &[u8]) -> Scan {
+    let mut records = Vec::new();
+    match check_header(bytes) {
+        Header::Valid => {}
+        Header::Torn => return Scan { records, valid_len: 0, tail: Tail::Torn { at: 0 } },
+        Header::Corrupt(damage) => {
+            return Scan { records, valid_len: 0, tail: Tail::Corrupt { at: 0, damage } };
+        }
+    }
+    let mut at = HEADER_LEN;
+    let tail = loop {
+        let Some(rest) = bytes.get(at..).filter(|rest| !rest.is_empty()) else { break Tail::Clean };
+        match decode(rest) {
+            Frame::Record { meta, payload, len } => {
+                let start = at + RECORD_OVERHEAD;
+                records.push((meta, start..start + payload.len()));
+                at += len;
+            }
+            Frame::Torn => break Tail::Torn { at },
+            Frame::Corrupt(damage) => break Tail::Corrupt { at, damage },
+        }
+    };
+    Scan { records, valid_len: at, tail }
+}
+
+/// What is left to tell about the records from a damaged one at `at` to the end of `bytes`.
+#[derive(Debug, Default, PartialEq)]
+pub struct Lost {
+    /// Records past the damage that still decode: their blocks are lost, but countable.
+    pub readable: Vec<BlockMeta>,
+    /// Records (or partial records) that could not be read at all.
+    pub unreadable: u64,
+}
+
+/// Counts the records lost when a segment is cut at `at`. A checksum mismatch still has a
+/// `len` in bounds, so decoding resumes after it; any other damage or a torn record ends the
+/// count, since where the next record starts is no longer known.
+pub fn lost(bytes: &[u8], mut at: usize) -> Lost {
+    let mut lost = Lost::default();
+    while let Some(rest) = bytes.get(at..).filter(|rest| !rest.is_empty()) {
+        match decode(rest) {
+            Frame::Record { meta, len, .. } => {
+                lost.readable.push(meta);
+                at += len;
+            }
+            Frame::Corrupt(Damage::Checksum { .. }) => {
+                lost.unreadable += 1;
+                at += 8 + le_u32(rest, 0).map_or(rest.len(), |len| len as usize);
+            }
+            Frame::Torn | Frame::Corrupt(_) => {
+                lost.unreadable += 1;
+                break;
+            }
+        }
+    }
+    lost
+}
+
+/// One cursor slot: generation `generation` goes to slot `generation % 2`.
+pub fn encode_cursor_slot(delivered_seq: u64, generation: u32) -> [u8; CURSOR_SLOT_LEN] {
+    let mut slot = [0u8; CURSOR_SLOT_LEN];
+    slot[..8].copy_from_slice(&delivered_seq.to_le_bytes());
+    slot[8..12].copy_from_slice(&generation.to_le_bytes());
+    let crc = crc32c::crc32c(&slot[..12]);
+    slot[12..].copy_from_slice(&crc.to_le_bytes());
+    slot
+}
+
+/// The delivered seq and generation of the newer valid slot; `None` if neither is valid
+/// (no cursor was ever written, or both slots are damaged).
+pub fn decode_cursor(bytes: &[u8]) -> Option<(u64, u32)> {
+    let slot = |i: usize| {
+        let slot = bytes.get(i * CURSOR_SLOT_LEN..(i + 1) * CURSOR_SLOT_LEN)?;
+        let valid = le_u32(slot, 12) == Some(crc32c::crc32c(&slot[..12]));
+        valid.then(|| (le_u64(slot, 0), le_u32(slot, 8).unwrap_or(0)))
+    };
+    match (slot(0), slot(1)) {
+        // Serial-number order (RFC 1982): the two slots hold consecutive generations.
+        (Some(a), Some(b)) => Some(if (b.1.wrapping_sub(a.1) as i32) > 0 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Reads 8 bytes the caller has already bounds-checked; a short slice reads as 0.
+fn le_u64(bytes: &[u8], at: usize) -> u64 {
+    bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes)
+}
+
+#[cfg(test)]
+mod tests;
