@@ -14,7 +14,6 @@ use std::time::Duration;
 use support::fake::{FakeReceiver, FakeTarget, delivered};
 use support::{Child, TempDir, http_get, poll_until, start_outpost};
 
-const SCRAPE: Duration = Duration::from_millis(100);
 
 /// A page of `filler + 1` series whose `tick_total` is the scrape's number, from 1.
 fn ticking(filler: usize) -> FakeTarget {
@@ -239,8 +238,13 @@ fn disk_never_exceeds_its_budget_and_the_oldest_is_dropped_and_counted() {
     let setup = Setup { receiver: &receiver, target: &target, data_dir: &data_dir, extra_buffer: extra, max_samples_per_send: 2000, listen: support::free_port() };
     let mut outpost = setup.start();
     wait_for_ticks(&receiver, 3.0, Duration::from_secs(20));
-    let before_outage = ticks(&receiver).iter().cloned().fold(0.0, f64::max) as u64;
     receiver.down();
+    // A request already being answered when the receiver went down still lands.
+    let mut last = None;
+    let before_outage = poll_until(Duration::from_secs(5), "deliveries stop", || {
+        let max = ticks(&receiver).iter().cloned().fold(0.0, f64::max) as u64;
+        if last.replace(max) == Some(max) { Ok(max) } else { Err(format!("still growing at {max}")) }
+    });
     let mut peak = 0;
     poll_until(Duration::from_secs(90), "disk_full drops counted", || {
         peak = peak.max(bytes_under(data_dir.path()));

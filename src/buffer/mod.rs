@@ -79,17 +79,23 @@ impl Buffer {
         buffer.persist = config.persist;
         match Disk::open(dir, config.segment, config.disk) {
             Ok((disk, recovery)) => {
-                if recovery.lost_records > 0 || recovery.truncated_bytes > 0 {
+                let undelivered = |m: &&BlockMeta| recovery.cursor.is_none_or(|c| m.seq > c);
+                for damage in &recovery.damaged {
+                    let lost: Vec<&BlockMeta> = damage.lost.iter().filter(undelivered).collect();
+                    let samples = lost.iter().map(|m| u64::from(m.samples)).sum();
                     log::warn!(
-                        "buffer {}: recovered segments: truncated {} damaged bytes ({} records lost)",
+                        "buffer {}: segment {:08} damaged at offset {} ({}): {} bytes truncated, {} blocks lost",
                         dir.display(),
-                        recovery.truncated_bytes,
-                        recovery.lost_records
+                        damage.segment,
+                        damage.offset,
+                        damage.damage.as_ref().map_or("torn by a crash".to_string(), ToString::to_string),
+                        damage.bytes,
+                        lost.len() as u64 + damage.unreadable
                     );
-                    buffer.lose(DropReason::Corrupt, recovery.lost_records, recovery.lost_samples);
+                    buffer.lose(DropReason::Corrupt, lost.len() as u64 + damage.unreadable, samples);
                 }
                 buffer.next_seq = recovery.next_seq;
-                for (meta, at) in recovery.blocks {
+                for (meta, at) in recovery.pending {
                     buffer.backlog_samples += u64::from(meta.samples);
                     buffer.next_seq = buffer.next_seq.max(meta.seq + 1);
                     buffer.backlog.push_back((meta, at));
@@ -145,18 +151,13 @@ impl Buffer {
             self.sync();
         }
         while self.head.is_none() {
-            let (meta, at) = self.backlog.front()?.clone();
+            let Some((meta, at)) = self.backlog.front().cloned() else { break };
             let Some(disk) = &mut self.disk else { break };
             match disk.read(&at) {
-                Ok(payload) => {
+                Ok(block) => {
+                    debug_assert_eq!(block.seq, meta.seq, "BUG: location of another block");
                     self.replayed += 1;
-                    self.head = Some(SealedBlock {
-                        seq: meta.seq,
-                        payload: payload.into(),
-                        samples: meta.samples,
-                        min_timestamp_ms: meta.min_timestamp_ms,
-                        max_timestamp_ms: meta.max_timestamp_ms,
-                    });
+                    self.head = Some(block);
                 }
                 Err(e) => {
                     log::error!("buffer: {e}; block {} dropped", meta.seq);
@@ -165,6 +166,12 @@ impl Buffer {
             }
         }
         self.head.clone().or_else(|| self.ring.oldest())
+    }
+
+    /// Whether block `seq` is still waiting to be sent (a segment deleted for
+    /// space takes its blocks away, even the one being retried).
+    pub fn holds(&self, seq: u64) -> bool {
+        self.backlog.iter().any(|(m, _)| m.seq == seq) || self.ring.contains(seq)
     }
 
     /// The receiver accepted block `seq`.
@@ -206,8 +213,9 @@ impl Buffer {
             return;
         }
         if let Err(e) = disk.sync() {
-            // The disk layer poisoned the segment: nothing written to it is
-            // trusted again; later blocks go to a new segment.
+            // The disk layer poisoned the segment: never appended to again,
+            // later blocks go to a new one. Its records stay readable (they
+            // are in the page cache) but would not survive a power loss.
             log::error!("buffer: {e}");
         }
     }
@@ -257,28 +265,31 @@ impl Buffer {
                 self.spilled += 1;
                 self.backlog_samples += u64::from(meta.samples);
                 self.backlog.push_back((meta, appended.at));
-                for deleted in appended.deleted {
-                    // Deleted for space: always the oldest, so the backlog's front.
-                    let (blocks, samples) = self.forget_deleted(deleted.seq);
-                    self.lose(DropReason::DiskFull, blocks, samples);
-                }
+                self.forget_deleted(&appended.dropped);
             }
             Err(e) => {
-                log::error!("buffer: {e}; block {} ({} samples) dropped", block.seq, block.samples);
+                log::error!("buffer: {}; block {} ({} samples) dropped", e.error, block.seq, block.samples);
+                self.forget_deleted(&e.dropped);
                 self.lose(DropReason::DiskFull, 1, u64::from(block.samples));
             }
         }
     }
 
-    /// Removes a block the disk deleted to make room; returns (blocks, samples) forgotten.
-    fn forget_deleted(&mut self, seq: u64) -> (u64, u64) {
-        let Some(i) = self.backlog.iter().position(|(m, _)| m.seq == seq) else { return (0, 0) };
-        let Some((meta, _)) = self.backlog.remove(i) else { return (0, 0) };
-        if i == 0 {
-            self.head = None;
+    /// Forgets blocks whose segment the disk deleted to stay within
+    /// `buffer.disk`, and counts them.
+    fn forget_deleted(&mut self, deleted: &[BlockMeta]) {
+        let (mut blocks, mut samples) = (0, 0);
+        for meta in deleted {
+            let Some(i) = self.backlog.iter().position(|(m, _)| m.seq == meta.seq) else { continue };
+            self.backlog.remove(i);
+            if i == 0 {
+                self.head = None;
+            }
+            self.backlog_samples -= u64::from(meta.samples);
+            blocks += 1;
+            samples += u64::from(meta.samples);
         }
-        self.backlog_samples -= u64::from(meta.samples);
-        (1, u64::from(meta.samples))
+        self.lose(DropReason::DiskFull, blocks, samples);
     }
 
     fn remove(&mut self, seq: u64, reason: Option<DropReason>) {

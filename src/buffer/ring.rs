@@ -55,6 +55,10 @@ impl Ring {
         self.blocks.drain(..).collect()
     }
 
+    pub fn contains(&self, seq: u64) -> bool {
+        self.blocks.iter().any(|b| b.seq == seq)
+    }
+
     /// The newest block's sequence number.
     pub fn newest_seq(&self) -> Option<u64> {
         self.blocks.back().map(|b| b.seq)

@@ -216,7 +216,10 @@ impl Queue {
                         let wait = after.unwrap_or_else(|| backoff.next(&mut rng));
                         log::debug!("remote_write {}: block {} retry in {wait:?}: {reason}", self.name, block.seq);
                         Timer::after(wait.max(Duration::from_millis(1))).await;
-                        if too_old(&block, self.max_age, SystemTime::now()) {
+                        // Aged out, or its segment deleted for space (already counted).
+                        if too_old(&block, self.max_age, SystemTime::now())
+                            || !self.buffer.borrow().holds(block.seq)
+                        {
                             break;
                         }
                     }
@@ -257,7 +260,8 @@ impl Queue {
                 record_sent(&self.metrics, &block);
                 self.buffer.borrow_mut().settle(block.seq);
             } else {
-                // Aged out while retrying: what is left of it is dropped.
+                // Aged out while retrying: what is left of it is dropped (a
+                // block the buffer no longer holds was counted when it left).
                 self.buffer.borrow_mut().drop_block(block.seq, DropReason::TooOld);
             }
             self.account();
