@@ -14,7 +14,6 @@ use std::time::Duration;
 use support::fake::{FakeReceiver, FakeTarget, delivered};
 use support::{Child, TempDir, http_get, poll_until, start_outpost};
 
-
 /// A page of `filler + 1` series whose `tick_total` is the scrape's number, from 1.
 fn ticking(filler: usize) -> FakeTarget {
     FakeTarget::dynamic(Box::new(move |n| {
@@ -75,7 +74,11 @@ targets = ["{target}"]
 
 /// `tick_total` values the receiver accepted, in arrival order.
 fn ticks(receiver: &FakeReceiver) -> Vec<f64> {
-    delivered(&receiver.snapshot()).into_iter().filter(|(k, _, _)| k.starts_with("__name__=tick_total,")).map(|(_, _, v)| v).collect()
+    delivered(&receiver.snapshot())
+        .into_iter()
+        .filter(|(k, _, _)| k.starts_with("__name__=tick_total,"))
+        .map(|(_, _, v)| v)
+        .collect()
 }
 
 /// Values missing from 1..=max(ticks).
@@ -134,7 +137,14 @@ fn receiver_down_for_60s_then_back_loses_nothing_and_repeats_nothing() {
     let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
     let target = ticking(20);
     let data_dir = TempDir::new("outage-data");
-    let setup = Setup { receiver: &receiver, target: &target, data_dir: &data_dir, extra_buffer: "", max_samples_per_send: 200, listen: support::free_port() };
+    let setup = Setup {
+        receiver: &receiver,
+        target: &target,
+        data_dir: &data_dir,
+        extra_buffer: "",
+        max_samples_per_send: 200,
+        listen: support::free_port(),
+    };
     let mut outpost = setup.start();
     wait_for_ticks(&receiver, 5.0, Duration::from_secs(20));
 
@@ -155,7 +165,7 @@ fn receiver_down_for_60s_then_back_loses_nothing_and_repeats_nothing() {
     // Backlog delivered: back to RAM only, segments deleted.
     poll_until(Duration::from_secs(20), "disk use back to 0 after the backlog", || {
         match metric(setup.listen, "outpost_buffer_disk_bytes{") {
-            Some(b) if b == 0.0 => Ok(()),
+            Some(0.0) => Ok(()),
             other => Err(format!("{other:?}")),
         }
     });
@@ -168,7 +178,14 @@ fn sigterm_during_outage_then_restart_loses_nothing() {
     let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
     let target = ticking(5);
     let data_dir = TempDir::new("sigterm-data");
-    let setup = Setup { receiver: &receiver, target: &target, data_dir: &data_dir, extra_buffer: "", max_samples_per_send: 500, listen: support::free_port() };
+    let setup = Setup {
+        receiver: &receiver,
+        target: &target,
+        data_dir: &data_dir,
+        extra_buffer: "",
+        max_samples_per_send: 500,
+        listen: support::free_port(),
+    };
     let mut outpost = setup.start();
     wait_for_ticks(&receiver, 3.0, Duration::from_secs(20));
     receiver.down();
@@ -199,7 +216,14 @@ fn killed_during_outage(persist: &str, max_lost: usize) {
     let data_dir = TempDir::new("sigkill-data");
     let extra = format!("persist = \"{persist}\"");
     // One scrape (tick + up + scrape_duration_seconds + scrape_samples_scraped) seals one block.
-    let setup = Setup { receiver: &receiver, target: &target, data_dir: &data_dir, extra_buffer: &extra, max_samples_per_send: 4, listen: support::free_port() };
+    let setup = Setup {
+        receiver: &receiver,
+        target: &target,
+        data_dir: &data_dir,
+        extra_buffer: &extra,
+        max_samples_per_send: 4,
+        listen: support::free_port(),
+    };
     let mut outpost = setup.start();
     wait_for_ticks(&receiver, 3.0, Duration::from_secs(20));
     receiver.down();
@@ -235,7 +259,14 @@ fn disk_never_exceeds_its_budget_and_the_oldest_is_dropped_and_counted() {
     let data_dir = TempDir::new("budget-data");
     let budget: u64 = 256 << 10;
     let extra = "disk = \"256KiB\"\nsegment = \"32KiB\"";
-    let setup = Setup { receiver: &receiver, target: &target, data_dir: &data_dir, extra_buffer: extra, max_samples_per_send: 2000, listen: support::free_port() };
+    let setup = Setup {
+        receiver: &receiver,
+        target: &target,
+        data_dir: &data_dir,
+        extra_buffer: extra,
+        max_samples_per_send: 2000,
+        listen: support::free_port(),
+    };
     let mut outpost = setup.start();
     wait_for_ticks(&receiver, 3.0, Duration::from_secs(20));
     receiver.down();
@@ -271,12 +302,20 @@ fn receiver_413_splits_the_block_and_a_single_series_too_large_is_dropped() {
     // 413 for any request with more than two series, or with the series `huge`.
     let receiver = FakeReceiver::start(Box::new(|_, req| {
         let too_many = req.timeseries.len() > 2;
-        let huge = req.timeseries.iter().any(|t| t.labels.iter().any(|l| l.name == "__name__" && l.value == "huge"));
+        let huge =
+            req.timeseries.iter().any(|t| t.labels.iter().any(|l| l.name == "__name__" && l.value == "huge"));
         (if too_many || huge { 413 } else { 204 }, Vec::new())
     }));
     let target = FakeTarget::dynamic(Box::new(|n| format!("tick_total {}\nhuge 1\na 1\nb 2\n", n + 1)));
     let data_dir = TempDir::new("split-data");
-    let setup = Setup { receiver: &receiver, target: &target, data_dir: &data_dir, extra_buffer: "", max_samples_per_send: 7, listen: support::free_port() };
+    let setup = Setup {
+        receiver: &receiver,
+        target: &target,
+        data_dir: &data_dir,
+        extra_buffer: "",
+        max_samples_per_send: 7,
+        listen: support::free_port(),
+    };
     let mut outpost = setup.start();
     wait_for_ticks(&receiver, 10.0, Duration::from_secs(30));
     outpost.assert_running();
@@ -285,11 +324,20 @@ fn receiver_413_splits_the_block_and_a_single_series_too_large_is_dropped() {
     assert!(got.iter().filter(|r| r.status == 204).all(|r| r.request.timeseries.len() <= 2));
     let series: Vec<String> = delivered(&got).into_iter().map(|(k, _, _)| k).collect();
     assert!(series.iter().all(|k| !k.starts_with("__name__=huge,")), "huge never accepted");
-    assert!(series.iter().any(|k| k.starts_with("__name__=a,")) && series.iter().any(|k| k.starts_with("__name__=b,")));
+    assert!(
+        series.iter().any(|k| k.starts_with("__name__=a,"))
+            && series.iter().any(|k| k.starts_with("__name__=b,"))
+    );
     let t = ticks(&receiver);
     let max = t.iter().cloned().fold(0.0, f64::max) as u64;
-    assert!(missing(&t).iter().all(|m| *m > max.saturating_sub(2)), "only in-flight ticks may be missing: {:?}", missing(&t));
-    let too_large = metric(setup.listen, "prometheus_remote_storage_samples_dropped_total{reason=\"too_large\"").unwrap_or(0.0);
+    assert!(
+        missing(&t).iter().all(|m| *m > max.saturating_sub(2)),
+        "only in-flight ticks may be missing: {:?}",
+        missing(&t)
+    );
+    let too_large =
+        metric(setup.listen, "prometheus_remote_storage_samples_dropped_total{reason=\"too_large\"")
+            .unwrap_or(0.0);
     assert!(too_large >= 1.0, "the single huge series is dropped and counted");
 }
 
@@ -300,7 +348,14 @@ fn healthy_minute_at_5000_samples_per_second_writes_nothing_to_disk() {
     let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
     let target = ticking(499);
     let data_dir = TempDir::new("healthy-data");
-    let setup = Setup { receiver: &receiver, target: &target, data_dir: &data_dir, extra_buffer: "", max_samples_per_send: 2000, listen: support::free_port() };
+    let setup = Setup {
+        receiver: &receiver,
+        target: &target,
+        data_dir: &data_dir,
+        extra_buffer: "",
+        max_samples_per_send: 2000,
+        listen: support::free_port(),
+    };
     let mut outpost = setup.start();
     wait_for_ticks(&receiver, 1.0, Duration::from_secs(20));
     let io_before = write_bytes(outpost.pid());
@@ -318,7 +373,10 @@ fn healthy_minute_at_5000_samples_per_second_writes_nothing_to_disk() {
 /// `write_bytes` of /proc/PID/io: bytes this process caused to be written to storage.
 fn write_bytes(pid: u32) -> u64 {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("read /proc/PID/io");
-    io.lines().find_map(|l| l.strip_prefix("write_bytes: ")).and_then(|v| v.trim().parse().ok()).expect("write_bytes")
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("write_bytes")
 }
 
 /// With the real Prometheus as the receiver: it is killed for two minutes and
@@ -360,7 +418,8 @@ targets = ["{target}"]
     let up_at = std::time::SystemTime::now();
     outpost.assert_running();
 
-    let at = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+    let at =
+        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
     let (from, to) = (at(down_at) - 10, at(up_at));
     let span = to - from;
     // Every 10 s window from just before the kill to the restart holds its ten samples of up.

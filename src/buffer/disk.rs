@@ -322,4 +322,4 @@ impl<O: Opener> Disk<O> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

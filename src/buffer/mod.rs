@@ -136,7 +136,10 @@ impl Buffer {
             self.write(block);
             return;
         }
-        debug_assert!(self.backlog.back().is_none_or(|(m, _)| m.seq < block.seq), "BUG: RAM block older than disk");
+        debug_assert!(
+            self.backlog.back().is_none_or(|(m, _)| m.seq < block.seq),
+            "BUG: RAM block older than disk"
+        );
         let evicted = self.ring.push(block);
         if !evicted.is_empty() {
             let samples = evicted.iter().map(|b| u64::from(b.samples)).sum();
@@ -258,7 +261,10 @@ impl Buffer {
     fn write(&mut self, block: SealedBlock) {
         let Some(disk) = &mut self.disk else { return };
         let meta = BlockMeta::of(&block);
-        debug_assert!(self.ring.is_empty() || self.ring.newest_seq() < Some(block.seq), "BUG: disk block newer than RAM");
+        debug_assert!(
+            self.ring.is_empty() || self.ring.newest_seq() < Some(block.seq),
+            "BUG: disk block newer than RAM"
+        );
         match disk.append(&meta, &block.payload) {
             Ok(appended) => {
                 self.unsynced = true;
@@ -323,3 +329,6 @@ impl Buffer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

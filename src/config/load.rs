@@ -217,7 +217,11 @@ fn buffer(src: &Source, raw: &RawBuffer) -> Result<BufferConfig, ConfigError> {
     let segment = positive("segment", &raw.segment, BUFFER_SEGMENT)?;
     if segment > disk {
         let place = raw.segment.as_ref().or(raw.disk.as_ref());
-        let reason = format!("buffer.segment {} is larger than buffer.disk {}", size::format(segment), size::format(disk));
+        let reason = format!(
+            "buffer.segment {} is larger than buffer.disk {}",
+            size::format(segment),
+            size::format(disk)
+        );
         return Err(src.error(place.map(Spanned::span), reason));
     }
     let persist = match &raw.persist {
@@ -225,7 +229,9 @@ fn buffer(src: &Source, raw: &RawBuffer) -> Result<BufferConfig, ConfigError> {
         Some(v) => match v.get_ref().as_str() {
             "outage" => Persist::Outage,
             "always" => Persist::Always,
-            other => return Err(src.at(v, format!("buffer.persist {other:?}: expected \"outage\" or \"always\""))),
+            other => {
+                return Err(src.at(v, format!("buffer.persist {other:?}: expected \"outage\" or \"always\"")));
+            }
         },
     };
     Ok(BufferConfig {

@@ -67,7 +67,9 @@ impl DropReason {
     /// For the log line that reports the loss.
     pub fn describe(self) -> &'static str {
         match self {
-            DropReason::BufferFull => "memory buffer full and nowhere to spill (raise buffer.memory, check data_dir)",
+            DropReason::BufferFull => {
+                "memory buffer full and nowhere to spill (raise buffer.memory, check data_dir)"
+            }
             DropReason::DiskFull => "buffer.disk full, oldest segment deleted (raise buffer.disk)",
             DropReason::Corrupt => "damaged on disk (torn by a crash, checksum mismatch, or failed fsync)",
             DropReason::TooOld => "older than buffer.max_age",

@@ -206,7 +206,10 @@ impl Queue {
                         match &mut outage {
                             Some(o) => o.retries += 1,
                             None => {
-                                log::warn!("remote_write {}: receiver unreachable: {reason}; retrying", self.name);
+                                log::warn!(
+                                    "remote_write {}: receiver unreachable: {reason}; retrying",
+                                    self.name
+                                );
                                 let spilled_before = self.buffer.borrow().spilled_blocks();
                                 outage = Some(Outage { since: Instant::now(), retries: 1, spilled_before });
                             }
@@ -214,7 +217,11 @@ impl Queue {
                         self.buffer.borrow_mut().outage();
                         self.account();
                         let wait = after.unwrap_or_else(|| backoff.next(&mut rng));
-                        log::debug!("remote_write {}: block {} retry in {wait:?}: {reason}", self.name, block.seq);
+                        log::debug!(
+                            "remote_write {}: block {} retry in {wait:?}: {reason}",
+                            self.name,
+                            block.seq
+                        );
                         Timer::after(wait.max(Duration::from_millis(1))).await;
                         // Aged out, or its segment deleted for space (already counted).
                         if too_old(&block, self.max_age, SystemTime::now())
@@ -227,7 +234,11 @@ impl Queue {
                         parts.pop();
                         match encode::split(&part.payload) {
                             Ok((first, second)) => {
-                                log::info!("remote_write {}: 413 for block {}, split in two", self.name, block.seq);
+                                log::info!(
+                                    "remote_write {}: 413 for block {}, split in two",
+                                    self.name,
+                                    block.seq
+                                );
                                 parts.extend([second, first]);
                             }
                             Err(e) => {
@@ -283,7 +294,7 @@ fn record_sent(m: &QueueMetrics, block: &SealedBlock) {
 }
 
 /// A block whose newest sample is older than `max_age` (SPEC, Buffer).
-fn too_old(block: &SealedBlock, max_age: Duration, now: SystemTime) -> bool {
+pub fn too_old(block: &SealedBlock, max_age: Duration, now: SystemTime) -> bool {
     let cutoff = now.checked_sub(max_age).and_then(|t| t.duration_since(UNIX_EPOCH).ok());
     cutoff.is_some_and(|c| block.max_timestamp_ms < i64::try_from(c.as_millis()).unwrap_or(i64::MAX))
 }

@@ -93,7 +93,9 @@ pub enum SplitError {
 /// receiver that answered 413 (SPEC, status table). Re-encoding is the one
 /// exception to "a retry never re-encodes": the receiver asked for less.
 pub fn split(payload: &[u8]) -> Result<(Part, Part), SplitError> {
-    let raw = snap::raw::Decoder::new().decompress_vec(payload).map_err(|e| SplitError::Undecodable(e.to_string()))?;
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(payload)
+        .map_err(|e| SplitError::Undecodable(e.to_string()))?;
     let mut request = WriteRequest::decode(&raw[..]).map_err(|e| SplitError::Undecodable(e.to_string()))?;
     if request.timeseries.len() < 2 {
         return Err(SplitError::SingleSeries);
@@ -102,7 +104,9 @@ pub fn split(payload: &[u8]) -> Result<(Part, Part), SplitError> {
     let part = |timeseries: Vec<TimeSeries>| -> Result<Part, SplitError> {
         let samples = timeseries.iter().map(|t| t.samples.len()).sum::<usize>();
         let encoded = WriteRequest { timeseries }.encode_to_vec();
-        let payload = snap::raw::Encoder::new().compress_vec(&encoded).map_err(|e| SplitError::Undecodable(e.to_string()))?;
+        let payload = snap::raw::Encoder::new()
+            .compress_vec(&encoded)
+            .map_err(|e| SplitError::Undecodable(e.to_string()))?;
         Ok(Part { payload: payload.into(), samples: u32::try_from(samples).unwrap_or(u32::MAX) })
     };
     Ok((part(request.timeseries)?, part(second)?))

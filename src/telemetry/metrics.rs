@@ -70,18 +70,69 @@ type Family = (&'static str, &'static str, &'static str, fn(&QueueMetrics) -> f6
 /// The per-queue families: name, type, help (Prometheus's where the name is
 /// Prometheus's), value.
 const QUEUE_FAMILIES: [Family; 12] = [
-    ("prometheus_remote_storage_samples_total", "counter", "Total number of samples sent to remote storage.", |m| m.samples_total.get() as f64),
-    ("prometheus_remote_storage_samples_failed_total", "counter", "Total number of samples which failed on send to remote storage, non-recoverable errors.", |m| m.samples_failed_total.get() as f64),
-    ("prometheus_remote_storage_samples_retried_total", "counter", "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.", |m| m.samples_retried_total.get() as f64),
-    ("prometheus_remote_storage_samples_pending", "gauge", "The number of samples pending in the queues shards to be sent to the remote storage.", |m| m.samples_pending.get() as f64),
-    ("prometheus_remote_storage_bytes_total", "counter", "The total number of bytes of data (not metadata) sent by the queue after compression.", |m| m.bytes_total.get() as f64),
-    ("prometheus_remote_storage_highest_timestamp_in_seconds", "gauge", "Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch.", |m| m.highest_timestamp_ms.get() as f64 / 1000.0),
-    ("prometheus_remote_storage_queue_highest_timestamp_seconds", "gauge", "Highest timestamp that was enqueued, in seconds since epoch.", |m| m.highest_timestamp_ms.get() as f64 / 1000.0),
-    ("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", "gauge", "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.", |m| m.highest_sent_timestamp_ms.get() as f64 / 1000.0),
-    ("outpost_buffer_memory_bytes", "gauge", "Bytes of sealed blocks held in the memory ring.", |m| m.buffer_memory_bytes.get() as f64),
-    ("outpost_buffer_disk_bytes", "gauge", "Bytes of segment files under data_dir.", |m| m.buffer_disk_bytes.get() as f64),
-    ("outpost_buffer_spilled_blocks_total", "counter", "Sealed blocks written to disk.", |m| m.spilled_blocks_total.get() as f64),
-    ("outpost_buffer_replayed_blocks_total", "counter", "Sealed blocks read back from disk to be sent.", |m| m.replayed_blocks_total.get() as f64),
+    (
+        "prometheus_remote_storage_samples_total",
+        "counter",
+        "Total number of samples sent to remote storage.",
+        |m| m.samples_total.get() as f64,
+    ),
+    (
+        "prometheus_remote_storage_samples_failed_total",
+        "counter",
+        "Total number of samples which failed on send to remote storage, non-recoverable errors.",
+        |m| m.samples_failed_total.get() as f64,
+    ),
+    (
+        "prometheus_remote_storage_samples_retried_total",
+        "counter",
+        "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.",
+        |m| m.samples_retried_total.get() as f64,
+    ),
+    (
+        "prometheus_remote_storage_samples_pending",
+        "gauge",
+        "The number of samples pending in the queues shards to be sent to the remote storage.",
+        |m| m.samples_pending.get() as f64,
+    ),
+    (
+        "prometheus_remote_storage_bytes_total",
+        "counter",
+        "The total number of bytes of data (not metadata) sent by the queue after compression.",
+        |m| m.bytes_total.get() as f64,
+    ),
+    (
+        "prometheus_remote_storage_highest_timestamp_in_seconds",
+        "gauge",
+        "Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch.",
+        |m| m.highest_timestamp_ms.get() as f64 / 1000.0,
+    ),
+    (
+        "prometheus_remote_storage_queue_highest_timestamp_seconds",
+        "gauge",
+        "Highest timestamp that was enqueued, in seconds since epoch.",
+        |m| m.highest_timestamp_ms.get() as f64 / 1000.0,
+    ),
+    (
+        "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+        "gauge",
+        "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.",
+        |m| m.highest_sent_timestamp_ms.get() as f64 / 1000.0,
+    ),
+    ("outpost_buffer_memory_bytes", "gauge", "Bytes of sealed blocks held in the memory ring.", |m| {
+        m.buffer_memory_bytes.get() as f64
+    }),
+    ("outpost_buffer_disk_bytes", "gauge", "Bytes of segment files under data_dir.", |m| {
+        m.buffer_disk_bytes.get() as f64
+    }),
+    ("outpost_buffer_spilled_blocks_total", "counter", "Sealed blocks written to disk.", |m| {
+        m.spilled_blocks_total.get() as f64
+    }),
+    (
+        "outpost_buffer_replayed_blocks_total",
+        "counter",
+        "Sealed blocks read back from disk to be sent.",
+        |m| m.replayed_blocks_total.get() as f64,
+    ),
 ];
 
 /// All self-metrics of the process.

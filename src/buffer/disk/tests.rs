@@ -9,10 +9,10 @@ use super::*;
 mod recovery;
 
 /// A directory under `std::env::temp_dir()` with a unique name, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos();
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
