@@ -406,9 +406,11 @@ targets = ["{target}"]
         target = target.address()
     );
     let mut outpost = start_outpost(&config);
-    poll_until(Duration::from_secs(30), "up{job=\"tick\"} in Prometheus", || {
-        let r = support::query(port, r#"up{job="tick"}"#)?;
-        if r.is_empty() { Err("no series yet".into()) } else { Ok(()) }
+    // Fifteen seconds of up before the outage, so the first window is full.
+    poll_until(Duration::from_secs(60), "15 samples of up{job=\"tick\"} in Prometheus", || {
+        let r = support::query(port, r#"count_over_time(up{job="tick"}[20s])"#)?;
+        let n = r.first().and_then(support::series_value).unwrap_or(0.0);
+        if n >= 15.0 { Ok(()) } else { Err(format!("{n} samples")) }
     });
     let down_at = std::time::SystemTime::now();
     let storage = prometheus.kill_keep_dir();
@@ -432,4 +434,69 @@ targets = ["{target}"]
     });
     let min = support::query(port, &windows).expect("query").first().and_then(support::series_value);
     assert!(min.is_some_and(|m| m >= 9.0), "a 10 s window over the outage has only {min:?} samples of up");
+}
+
+/// `rate_limit` paces the backlog upload: after the outage, the accepted
+/// requests never run ahead of `rate_limit` bytes per second.
+#[test]
+fn rate_limit_paces_the_backlog_upload() {
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    let target = ticking(199);
+    let data_dir = TempDir::new("rate-data");
+    let rate: u64 = 64 << 10;
+    let setup = Setup { receiver: &receiver, target: &target, data_dir: &data_dir, extra_buffer: "", max_samples_per_send: 2000, listen: support::free_port() };
+    let mut outpost = start_outpost(&setup.config().replace("min_backoff", "rate_limit = \"64KiB\"\nmin_backoff"));
+    wait_for_ticks(&receiver, 2.0, Duration::from_secs(20));
+    receiver.down();
+    let at_down = target.served.load(Ordering::SeqCst);
+    wait_for_scrapes(&target, at_down + 50, Duration::from_secs(30));
+    let first_after = receiver.snapshot().len();
+    receiver.up();
+    let at_up = target.served.load(Ordering::SeqCst);
+    wait_for_ticks(&receiver, at_up as f64, Duration::from_secs(60));
+    outpost.assert_running();
+    let drain = &receiver.snapshot()[first_after..];
+    assert!(drain.len() >= 3, "a backlog of several blocks: {}", drain.len());
+    // Request i starts no earlier than the bytes before it allow.
+    let mut sent = 0u64;
+    for r in drain.iter().take(8) {
+        let elapsed = r.at - drain[0].at;
+        let allowed = Duration::from_secs_f64(sent as f64 / rate as f64);
+        assert!(elapsed + Duration::from_millis(5) >= allowed, "{sent} bytes sent after only {elapsed:?}");
+        sent += r.body.len() as u64;
+    }
+}
+
+/// Figures for the README: an outage of two minutes at 5,000 samples/s.
+/// Run with `cargo test --release --test spec_outage -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a test: prints figures (run-tests runs it in the bench step)"]
+fn figures_two_minute_outage_at_5000_samples_per_second() {
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    let target = ticking(499);
+    let data_dir = TempDir::new("figures-data");
+    let setup = Setup { receiver: &receiver, target: &target, data_dir: &data_dir, extra_buffer: "", max_samples_per_send: 2000, listen: support::free_port() };
+    let mut outpost = setup.start();
+    wait_for_ticks(&receiver, 2.0, Duration::from_secs(20));
+    receiver.down();
+    let at_down = target.served.load(Ordering::SeqCst);
+    let mut peak = 0;
+    poll_until(Duration::from_secs(200), "two minutes of scrapes", || {
+        peak = peak.max(bytes_under(data_dir.path()));
+        let n = target.served.load(Ordering::SeqCst);
+        if n >= at_down + 1200 { Ok(()) } else { Err(format!("{n} served")) }
+    });
+    let before = delivered(&receiver.snapshot()).len();
+    receiver.up();
+    let up_at = std::time::Instant::now();
+    let at_up = target.served.load(Ordering::SeqCst);
+    wait_for_ticks(&receiver, at_up as f64, Duration::from_secs(200));
+    let drain = up_at.elapsed();
+    outpost.assert_running();
+    let backlog = (delivered(&receiver.snapshot()).len() - before) as f64;
+    assert_eq!(missing(&ticks(&receiver)), Vec::<u64>::new());
+    println!("outage figures: 2 min at 5,000 samples/s ({} scrapes of 503 samples)", at_up - at_down);
+    println!("  peak bytes under data_dir : {peak}");
+    println!("  bytes per sample on disk  : {:.2}", peak as f64 / ((at_up - at_down) as f64 * 503.0));
+    println!("  backlog drain             : {backlog} samples in {drain:.2?} = {:.0} samples/s", backlog / drain.as_secs_f64());
 }

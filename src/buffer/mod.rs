@@ -174,7 +174,8 @@ impl Buffer {
     /// Whether block `seq` is still waiting to be sent (a segment deleted for
     /// space takes its blocks away, even the one being retried).
     pub fn holds(&self, seq: u64) -> bool {
-        self.backlog.iter().any(|(m, _)| m.seq == seq) || self.ring.contains(seq)
+        // The backlog is in seq order (blocks are written as they are sealed).
+        self.backlog.binary_search_by_key(&seq, |(m, _)| m.seq).is_ok() || self.ring.contains(seq)
     }
 
     /// The receiver accepted block `seq`.
