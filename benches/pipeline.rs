@@ -59,9 +59,13 @@ fn main() {
     let mut staged = Vec::new();
     let mut compressed = 0usize;
 
+    let mut stale = Vec::new();
     let mut scrape = |cache: &mut SeriesCache, ts: i64| -> usize {
         staged.clear();
-        let n = ingest(PAGE.as_bytes(), &target, cache, &external, ts, &mut staged).expect("fixture parses");
+        let n = ingest(PAGE.as_bytes(), &target, cache, &external, ts, &mut staged)
+            .expect("fixture parses")
+            .samples;
+        cache.end(&mut stale);
         let now = Instant::now();
         for (labels, value, ts) in staged.drain(..) {
             if let Some(block) = staging.push(&labels, value, ts, now) {

@@ -444,8 +444,16 @@ fn rate_limit_paces_the_backlog_upload() {
     let target = ticking(199);
     let data_dir = TempDir::new("rate-data");
     let rate: u64 = 64 << 10;
-    let setup = Setup { receiver: &receiver, target: &target, data_dir: &data_dir, extra_buffer: "", max_samples_per_send: 2000, listen: support::free_port() };
-    let mut outpost = start_outpost(&setup.config().replace("min_backoff", "rate_limit = \"64KiB\"\nmin_backoff"));
+    let setup = Setup {
+        receiver: &receiver,
+        target: &target,
+        data_dir: &data_dir,
+        extra_buffer: "",
+        max_samples_per_send: 2000,
+        listen: support::free_port(),
+    };
+    let mut outpost =
+        start_outpost(&setup.config().replace("min_backoff", "rate_limit = \"64KiB\"\nmin_backoff"));
     wait_for_ticks(&receiver, 2.0, Duration::from_secs(20));
     receiver.down();
     let at_down = target.served.load(Ordering::SeqCst);
@@ -475,7 +483,14 @@ fn figures_two_minute_outage_at_5000_samples_per_second() {
     let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
     let target = ticking(499);
     let data_dir = TempDir::new("figures-data");
-    let setup = Setup { receiver: &receiver, target: &target, data_dir: &data_dir, extra_buffer: "", max_samples_per_send: 2000, listen: support::free_port() };
+    let setup = Setup {
+        receiver: &receiver,
+        target: &target,
+        data_dir: &data_dir,
+        extra_buffer: "",
+        max_samples_per_send: 2000,
+        listen: support::free_port(),
+    };
     let mut outpost = setup.start();
     wait_for_ticks(&receiver, 2.0, Duration::from_secs(20));
     receiver.down();
@@ -498,5 +513,8 @@ fn figures_two_minute_outage_at_5000_samples_per_second() {
     println!("outage figures: 2 min at 5,000 samples/s ({} scrapes of 503 samples)", at_up - at_down);
     println!("  peak bytes under data_dir : {peak}");
     println!("  bytes per sample on disk  : {:.2}", peak as f64 / ((at_up - at_down) as f64 * 503.0));
-    println!("  backlog drain             : {backlog} samples in {drain:.2?} = {:.0} samples/s", backlog / drain.as_secs_f64());
+    println!(
+        "  backlog drain             : {backlog} samples in {drain:.2?} = {:.0} samples/s",
+        backlog / drain.as_secs_f64()
+    );
 }

@@ -8,6 +8,7 @@
 pub mod fetch;
 pub mod report;
 pub mod series;
+pub mod staleness;
 
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
@@ -22,8 +23,8 @@ use crate::parse::Entry;
 use crate::parse::text::TextParser;
 use crate::sender::Queue;
 use crate::staging::encode::encode_labels;
-use report::ScrapeReport;
-use series::SeriesCache;
+use report::{ScrapeReport, Scraped};
+use series::{Lookup, SeriesCache};
 
 /// What a loop needs besides its target.
 pub struct Context<'a> {
@@ -42,6 +43,7 @@ pub async fn run(target: Target, cx: &Context<'_>) {
         report::NAMES.iter().map(|name| encode_labels(&series_of(&target, name), external(cx))).collect();
     let mut cache = SeriesCache::default();
     let mut staged: Vec<Staged> = Vec::new();
+    let mut stale: Vec<Rc<[u8]>> = Vec::new();
     let mut body = Vec::new();
     let mut last_error: Option<String> = None;
     let mut next = Instant::now() + first_delay(&target, SystemTime::now());
@@ -63,17 +65,27 @@ pub async fn run(target: Target, cx: &Context<'_>) {
             .and_then(|()| ingest(&body, &target, &mut cache, cx.external_labels, timestamp_ms, &mut staged));
         let now = Instant::now();
         let report = match result {
-            Ok(samples_scraped) => {
+            Ok(scraped) => {
+                cache.end(&mut stale);
                 for (labels, value, ts) in staged.drain(..) {
                     cx.queue.append(&labels, value, ts, now);
                 }
-                ScrapeReport { up: true, duration_seconds: 0.0, samples_scraped, reason: None }
+                ScrapeReport { up: true, duration_seconds: 0.0, scraped, reason: None }
             }
             Err(reason) => {
                 staged.clear();
-                ScrapeReport { up: false, duration_seconds: 0.0, samples_scraped: 0, reason: Some(reason) }
+                cache.end_all(&mut stale);
+                ScrapeReport {
+                    up: false,
+                    duration_seconds: 0.0,
+                    scraped: Scraped::default(),
+                    reason: Some(reason),
+                }
             }
         };
+        for labels in stale.drain(..) {
+            cx.queue.append(&labels, staleness::STALE_NAN, timestamp_ms, now);
+        }
         let report = ScrapeReport { duration_seconds: (now - started).as_secs_f64(), ..report };
         for (labels, value) in report_labels.iter().zip(report.values()) {
             cx.queue.append(labels, value, timestamp_ms, now);
@@ -98,8 +110,9 @@ fn external<'a>(cx: &'a Context<'_>) -> impl Iterator<Item = (&'a str, &'a str)>
     cx.external_labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))
 }
 
-/// Parses one exposition into `out`; returns the number of samples scraped.
-/// On error `out` may hold part of the scrape; the caller discards it.
+/// Parses one exposition into `out` and counts it. The caller ends the
+/// scrape in `cache` (`end` on success, `end_all` on error: then `out` may
+/// hold part of the scrape, which is discarded).
 pub fn ingest(
     body: &[u8],
     target: &Target,
@@ -107,25 +120,26 @@ pub fn ingest(
     external_labels: &[(String, String)],
     timestamp_ms: i64,
     out: &mut Vec<Staged>,
-) -> Result<usize, String> {
+) -> Result<Scraped, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
     cache.begin();
-    let mut scraped = 0;
+    let mut scraped = Scraped::default();
     for entry in TextParser::new(text) {
         let Entry::Sample(sample) = entry.map_err(|e| e.to_string())? else { continue };
-        scraped += 1;
-        if target.sample_limit > 0 && scraped > target.sample_limit {
-            return Err(format!("sample_limit exceeded: more than {} samples", target.sample_limit));
-        }
+        scraped.samples += 1;
         let timestamp = match (target.honor_timestamps, sample.timestamp_ms) {
             (true, Some(ts)) => ts,
             _ => timestamp_ms,
         };
-        if let Some(labels) = cache.lookup(&sample, target, external_labels)? {
+        if let Lookup::Append(labels) = cache.lookup(&sample, target, external_labels)? {
+            scraped.post_relabeling += 1;
+            if target.sample_limit > 0 && scraped.post_relabeling > target.sample_limit {
+                return Err(format!("sample_limit exceeded: more than {} samples", target.sample_limit));
+            }
             out.push((labels, sample.value, timestamp));
         }
     }
-    cache.end();
+    scraped.series_added = cache.added();
     Ok(scraped)
 }
 

@@ -16,46 +16,87 @@ pub struct SeriesCache {
     series: HashMap<Box<str>, Cached>,
     /// Incremented by every scrape.
     generation: u64,
+    /// Series first seen in the current scrape (`scrape_series_added`).
+    added: usize,
 }
 
 struct Cached {
+    /// Encoded labels; shared with the samples staged for this scrape.
     labels: Rc<[u8]>,
-    /// The last scrape that exposed this series.
+    /// The last scrape that had a sample of this series.
     seen: u64,
+    /// The last successful scrape exposed it: it gets a staleness marker
+    /// when it disappears.
+    exposed: bool,
+}
+
+/// What to do with one scraped sample.
+#[derive(Debug, PartialEq)]
+pub enum Lookup {
+    Append(Rc<[u8]>),
+    /// The series already had a sample in this scrape: Prometheus keeps the
+    /// first (the second is a duplicate for the same timestamp).
+    Repeat,
 }
 
 impl SeriesCache {
     /// Starts a scrape.
     pub fn begin(&mut self) {
         self.generation += 1;
+        self.added = 0;
     }
 
-    /// The encoded labels of `sample`'s series, or `None` when the series
-    /// already had a sample in this scrape (Prometheus keeps the first).
+    /// The encoded labels of `sample`'s series.
     pub fn lookup(
         &mut self,
         sample: &SampleEntry<'_>,
         target: &Target,
         external: &[(String, String)],
-    ) -> Result<Option<Rc<[u8]>>, String> {
+    ) -> Result<Lookup, String> {
         if let Some(cached) = self.series.get_mut(sample.series) {
             if cached.seen == self.generation {
-                return Ok(None);
+                return Ok(Lookup::Repeat);
             }
             cached.seen = self.generation;
-            return Ok(Some(cached.labels.clone()));
+            return Ok(Lookup::Append(cached.labels.clone()));
         }
         let labels = sample_labels(sample, target)?;
         let encoded: Rc<[u8]> =
             encode_labels(&labels, external.iter().map(|(n, v)| (n.as_str(), v.as_str()))).into();
-        self.series.insert(sample.series.into(), Cached { labels: encoded.clone(), seen: self.generation });
-        Ok(Some(encoded))
+        let cached = Cached { labels: encoded.clone(), seen: self.generation, exposed: false };
+        self.series.insert(sample.series.into(), cached);
+        self.added += 1;
+        Ok(Lookup::Append(encoded))
     }
 
-    /// Ends a successful scrape: forgets series it did not expose.
-    pub fn end(&mut self) {
+    /// Ends a successful scrape; returns the number of series it added.
+    /// Series the previous successful scrape exposed and this one did not
+    /// go to `stale` (SPEC: staleness) and are forgotten.
+    pub fn end(&mut self, stale: &mut Vec<Rc<[u8]>>) -> usize {
+        let added = self.added;
         let generation = self.generation;
-        self.series.retain(|_, c| c.seen == generation);
+        self.series.retain(|_, c| {
+            if c.seen == generation {
+                c.exposed = true;
+                return true;
+            }
+            if c.exposed {
+                stale.push(c.labels.clone());
+            }
+            false
+        });
+        added
+    }
+
+    /// Ends a failed scrape, or the target's last one: every series the last
+    /// successful scrape exposed goes to `stale`, and all are forgotten.
+    pub fn end_all(&mut self, stale: &mut Vec<Rc<[u8]>>) {
+        stale.extend(self.series.drain().filter(|(_, c)| c.exposed).map(|(_, c)| c.labels));
+    }
+
+    /// Series first seen in the current scrape so far.
+    pub fn added(&self) -> usize {
+        self.added
     }
 
     pub fn len(&self) -> usize {
@@ -169,21 +210,54 @@ mod tests {
         assert!(err.contains("duplicate label name \"a\""), "{err}");
     }
 
+    fn labels_of(l: Lookup) -> Rc<[u8]> {
+        match l {
+            Lookup::Append(labels) => labels,
+            Lookup::Repeat => panic!("a repeat"),
+        }
+    }
+
     #[test]
     fn cache_hits_share_bytes_and_drop_repeats_within_a_scrape() {
         let mut cache = SeriesCache::default();
         let t = target(false);
         let s = sample("m", "m", "");
+        let mut stale = Vec::new();
         cache.begin();
-        let first = cache.lookup(&s, &t, &[]).expect("ok").expect("new series");
-        assert!(cache.lookup(&s, &t, &[]).expect("ok").is_none(), "repeat in one scrape");
-        cache.end();
+        let first = labels_of(cache.lookup(&s, &t, &[]).expect("ok"));
+        assert_eq!(cache.lookup(&s, &t, &[]).expect("ok"), Lookup::Repeat, "repeat in one scrape");
+        assert_eq!(cache.end(&mut stale), 1, "one series added");
         cache.begin();
-        let again = cache.lookup(&s, &t, &[]).expect("ok").expect("next scrape");
+        let again = labels_of(cache.lookup(&s, &t, &[]).expect("ok"));
         assert!(Rc::ptr_eq(&first, &again));
-        cache.end();
+        assert_eq!(cache.end(&mut stale), 0, "nothing new");
+        assert!(stale.is_empty());
         cache.begin();
-        cache.end();
+        cache.end(&mut stale);
         assert!(cache.is_empty(), "a series absent from a scrape is forgotten");
+        assert_eq!(stale.len(), 1, "and gets a staleness marker");
+        assert!(Rc::ptr_eq(&stale[0], &first));
+        stale.clear();
+        cache.begin();
+        cache.end(&mut stale);
+        assert!(stale.is_empty(), "one marker only");
+    }
+
+    #[test]
+    fn a_failed_scrape_makes_every_exposed_series_stale() {
+        let mut cache = SeriesCache::default();
+        let t = target(false);
+        let (a, b) = (sample("a", "a", ""), sample("b", "b", ""));
+        let mut stale = Vec::new();
+        cache.begin();
+        cache.lookup(&a, &t, &[]).expect("ok");
+        cache.end(&mut stale);
+        // The failing scrape had looked up `a` and a new `b` before its error.
+        cache.begin();
+        cache.lookup(&a, &t, &[]).expect("ok");
+        cache.lookup(&b, &t, &[]).expect("ok");
+        cache.end_all(&mut stale);
+        assert_eq!(stale.len(), 1, "only a, which the last good scrape exposed");
+        assert!(cache.is_empty());
     }
 }

@@ -1,0 +1,102 @@
+//! SPEC, "Behaviour that Prometheus users rely on": per-scrape series and
+//! staleness, against the real binary, a fake target whose page changes, and
+//! a fake receiver that records every sample bit for bit.
+
+mod support;
+
+use std::time::Duration;
+
+use support::fake::{FakeReceiver, FakeTarget, delivered};
+use support::{poll_until, start_outpost};
+
+const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+fn config(receiver: &FakeReceiver, target: &FakeTarget) -> String {
+    format!(
+        r#"[global]
+scrape_interval = "100ms"
+scrape_timeout = "100ms"
+[[remote_write]]
+url = "{url}"
+[remote_write.queue_config]
+batch_send_deadline = "50ms"
+[[scrape_configs]]
+job_name = "page"
+[[scrape_configs.static_configs]]
+targets = ["{target}"]
+"#,
+        url = receiver.url(),
+        target = target.address()
+    )
+}
+
+/// (timestamp, value bits) of every accepted sample of metric `name`.
+fn samples_of(receiver: &FakeReceiver, name: &str) -> Vec<(i64, u64)> {
+    let prefix = format!("__name__={name},");
+    delivered(&receiver.snapshot())
+        .into_iter()
+        .filter(|(k, _, _)| k.starts_with(&prefix))
+        .map(|(_, t, v)| (t, v.to_bits()))
+        .collect()
+}
+
+fn wait_for(receiver: &FakeReceiver, what: &str, done: impl Fn(&FakeReceiver) -> bool) {
+    poll_until(Duration::from_secs(20), what, || if done(receiver) { Ok(()) } else { Err("not yet".into()) });
+}
+
+#[test]
+fn a_series_that_disappears_gets_one_staleness_marker_with_prometheus_bits() {
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    let target =
+        FakeTarget::dynamic(Box::new(|n| if n < 3 { "a 1\nb 2\n".to_owned() } else { "a 1\n".to_owned() }));
+    let _outpost = start_outpost(&config(&receiver, &target));
+    wait_for(&receiver, "six samples of a", |r| samples_of(r, "a").len() >= 6);
+    let b = samples_of(&receiver, "b");
+    let markers: Vec<_> = b.iter().filter(|(_, bits)| *bits == STALE_NAN).collect();
+    assert_eq!(markers.len(), 1, "exactly one staleness marker for b: {b:?}");
+    assert_eq!(b.last().map(|(_, bits)| *bits), Some(STALE_NAN), "the marker is b's last sample");
+    assert!(b.windows(2).all(|w| w[0].0 < w[1].0), "the marker comes after b's samples");
+    assert_eq!(b.iter().filter(|(_, bits)| f64::from_bits(*bits) == 2.0).count(), 3, "three scrapes had b");
+    assert!(samples_of(&receiver, "a").iter().all(|(_, bits)| *bits != STALE_NAN), "a never goes stale");
+}
+
+#[test]
+fn a_failed_scrape_marks_every_series_of_the_last_good_one_stale() {
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    let target =
+        FakeTarget::dynamic(Box::new(
+            |n| {
+                if n < 3 { "a 1\nb 2\n".to_owned() } else { "a 1\nb{ 2\n".to_owned() }
+            },
+        ));
+    let _outpost = start_outpost(&config(&receiver, &target));
+    wait_for(&receiver, "up 0 twice", |r| {
+        samples_of(r, "up").iter().filter(|(_, bits)| f64::from_bits(*bits) == 0.0).count() >= 2
+    });
+    for name in ["a", "b"] {
+        let got = samples_of(&receiver, name);
+        let markers = got.iter().filter(|(_, bits)| *bits == STALE_NAN).count();
+        assert_eq!(markers, 1, "{name}: one staleness marker after the scrape failed: {got:?}");
+        assert_eq!(got.last().map(|(_, b)| *b), Some(STALE_NAN));
+    }
+    let up = samples_of(&receiver, "up");
+    assert!(up.iter().all(|(_, bits)| *bits != STALE_NAN), "up itself is never marked stale by a failure");
+}
+
+#[test]
+fn every_scrape_reports_samples_post_relabeling_and_series_added() {
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    // The second scrape adds c; a is repeated in every scrape (the repeat is not appended).
+    let target = FakeTarget::dynamic(Box::new(|n| {
+        if n == 0 { "a 1\na 1\nb 2\n".to_owned() } else { "a 1\na 1\nb 2\nc 3\n".to_owned() }
+    }));
+    let _outpost = start_outpost(&config(&receiver, &target));
+    wait_for(&receiver, "three scrapes reported", |r| samples_of(r, "scrape_series_added").len() >= 3);
+    let value = |name: &str| -> Vec<f64> {
+        samples_of(&receiver, name).iter().map(|(_, b)| f64::from_bits(*b)).collect()
+    };
+    assert_eq!(value("scrape_series_added")[..3], [2.0, 1.0, 0.0]);
+    assert_eq!(value("scrape_samples_scraped")[..2], [3.0, 4.0]);
+    assert_eq!(value("scrape_samples_post_metric_relabeling")[..2], [2.0, 3.0]);
+    assert_eq!(value("a").len(), value("up").len(), "one sample of a per scrape");
+}
