@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use outpost::discovery::Target;
+use outpost::discovery::{Limits, Target};
 use outpost::model::Labels;
 use outpost::scrape::ingest;
 use outpost::scrape::series::SeriesCache;
@@ -51,7 +51,7 @@ fn main() {
         timeout: Duration::from_secs(10),
         honor_labels: false,
         honor_timestamps: true,
-        sample_limit: 0,
+        limits: Limits::default(),
     };
     let external = vec![("cluster".to_owned(), "edge-01".to_owned())];
     let mut staging = Staging::new(2000, Duration::from_secs(5), 0);

@@ -100,3 +100,22 @@ fn every_scrape_reports_samples_post_relabeling_and_series_added() {
     assert_eq!(value("scrape_samples_post_metric_relabeling")[..2], [2.0, 3.0]);
     assert_eq!(value("a").len(), value("up").len(), "one sample of a per scrape");
 }
+
+#[test]
+fn a_gzip_body_is_decompressed() {
+    use std::io::Write;
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    let target = FakeTarget::raw(Box::new(|n| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(format!("zipped {n}\n").as_bytes()).expect("gzip");
+        let headers = vec![
+            ("Content-Type", "text/plain; version=0.0.4".to_owned()),
+            ("Content-Encoding", "gzip".to_owned()),
+        ];
+        (headers, gz.finish().expect("gzip"))
+    }));
+    let _outpost = start_outpost(&config(&receiver, &target));
+    wait_for(&receiver, "three samples of zipped", |r| samples_of(r, "zipped").len() >= 3);
+    let values: Vec<f64> = samples_of(&receiver, "zipped").iter().map(|(_, b)| f64::from_bits(*b)).collect();
+    assert_eq!(values[..3], [0.0, 1.0, 2.0]);
+}

@@ -18,6 +18,19 @@ pub struct Target {
     pub timeout: Duration,
     pub honor_labels: bool,
     pub honor_timestamps: bool,
-    /// 0 means no limit.
-    pub sample_limit: usize,
+    pub limits: Limits,
+}
+
+/// A scrape's limits; 0 means no limit. Exceeding one fails the scrape
+/// (`up` 0), as in Prometheus.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Samples appended per scrape, after metric relabeling.
+    pub sample: usize,
+    /// Labels per series, `__name__` included.
+    pub label: usize,
+    pub label_name_length: usize,
+    pub label_value_length: usize,
+    /// Bytes of the uncompressed body.
+    pub body_size: u64,
 }

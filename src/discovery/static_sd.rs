@@ -1,6 +1,6 @@
 //! `static_configs`: targets listed in the configuration.
 
-use super::Target;
+use super::{Limits, Target};
 use crate::config::ScrapeConfig;
 use crate::model::Labels;
 
@@ -28,7 +28,7 @@ pub fn targets(sc: &ScrapeConfig) -> Vec<Target> {
                 timeout: sc.scrape_timeout,
                 honor_labels: sc.honor_labels,
                 honor_timestamps: sc.honor_timestamps,
-                sample_limit: sc.sample_limit,
+                limits: Limits { sample: sc.sample_limit, ..Limits::default() },
             });
         }
     }

@@ -13,6 +13,7 @@ pub enum FetchError {
     Status(u16),
     Transport(String),
     Body(String),
+    BodySizeLimit(u64),
 }
 
 impl std::fmt::Display for FetchError {
@@ -21,15 +22,19 @@ impl std::fmt::Display for FetchError {
             FetchError::Status(s) => write!(f, "server returned HTTP status {s}"),
             FetchError::Transport(e) => write!(f, "{e}"),
             FetchError::Body(e) => write!(f, "read body: {e}"),
+            FetchError::BodySizeLimit(limit) => write!(f, "body size limit exceeded ({limit} bytes)"),
         }
     }
 }
 
-/// GETs `url` into `body` (cleared first) within `timeout`.
+/// GETs `url` into `body` (cleared first) within `timeout`. A gzip body is
+/// decompressed on the way; `body_size_limit` (0 = none) bounds the
+/// decompressed size, as in Prometheus.
 pub fn fetch(
     agent: &ureq::Agent,
     url: &str,
     timeout: Duration,
+    body_size_limit: u64,
     body: &mut Vec<u8>,
 ) -> Result<(), FetchError> {
     body.clear();
@@ -46,6 +51,11 @@ pub fn fetch(
     if status != 200 {
         return Err(FetchError::Status(status));
     }
-    response.body_mut().as_reader().read_to_end(body).map_err(|e| FetchError::Body(e.to_string()))?;
+    let limit = if body_size_limit == 0 { u64::MAX } else { body_size_limit };
+    let mut reader = response.body_mut().as_reader().take(limit.saturating_add(1));
+    reader.read_to_end(body).map_err(|e| FetchError::Body(e.to_string()))?;
+    if body.len() as u64 > limit {
+        return Err(FetchError::BodySizeLimit(limit));
+    }
     Ok(())
 }

@@ -51,11 +51,12 @@ pub async fn run(target: Target, cx: &Context<'_>) {
         Timer::at(next).await;
         let started = Instant::now();
         let timestamp_ms = millis(SystemTime::now());
-        let (agent, url, timeout) = (cx.agent.clone(), target.url.clone(), target.timeout);
+        let (agent, url, timeout, limit) =
+            (cx.agent.clone(), target.url.clone(), target.timeout, target.limits.body_size);
         let (returned, fetched) = cx
             .offload
             .run(move || {
-                let result = fetch::fetch(&agent, &url, timeout, &mut body);
+                let result = fetch::fetch(&agent, &url, timeout, limit, &mut body);
                 (body, result)
             })
             .await;
@@ -133,8 +134,9 @@ pub fn ingest(
         };
         if let Lookup::Append(labels) = cache.lookup(&sample, target, external_labels)? {
             scraped.post_relabeling += 1;
-            if target.sample_limit > 0 && scraped.post_relabeling > target.sample_limit {
-                return Err(format!("sample_limit exceeded: more than {} samples", target.sample_limit));
+            let limit = target.limits.sample;
+            if limit > 0 && scraped.post_relabeling > limit {
+                return Err(format!("sample_limit exceeded: more than {limit} samples"));
             }
             out.push((labels, sample.value, timestamp));
         }

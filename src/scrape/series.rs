@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::discovery::Target;
+use crate::discovery::{Limits, Target};
 use crate::model::Labels;
 use crate::parse::{self, SampleEntry};
 use crate::staging::encode::encode_labels;
@@ -61,6 +61,7 @@ impl SeriesCache {
             return Ok(Lookup::Append(cached.labels.clone()));
         }
         let labels = sample_labels(sample, target)?;
+        check_limits(&labels, &target.limits)?;
         let encoded: Rc<[u8]> =
             encode_labels(&labels, external.iter().map(|(n, v)| (n.as_str(), v.as_str()))).into();
         let cached = Cached { labels: encoded.clone(), seen: self.generation, exposed: false };
@@ -106,6 +107,38 @@ impl SeriesCache {
     pub fn is_empty(&self) -> bool {
         self.series.is_empty()
     }
+}
+
+/// Prometheus's label limits, checked on a series' final labels; the
+/// messages are Prometheus's.
+pub fn check_limits(labels: &Labels, limits: &Limits) -> Result<(), String> {
+    let metric: String = labels.get("__name__").unwrap_or("").chars().take(50).collect();
+    if limits.label > 0 && labels.len() > limits.label {
+        return Err(format!(
+            "label_limit exceeded (metric: {metric}, number of labels: {}, limit: {})",
+            labels.len(),
+            limits.label
+        ));
+    }
+    for l in labels {
+        let name: String = l.name.chars().take(50).collect();
+        if limits.label_name_length > 0 && l.name.len() > limits.label_name_length {
+            return Err(format!(
+                "label_name_length_limit exceeded (metric: {metric}, label name: {name}, length: {}, limit: {})",
+                l.name.len(),
+                limits.label_name_length
+            ));
+        }
+        if limits.label_value_length > 0 && l.value.len() > limits.label_value_length {
+            let value: String = l.value.chars().take(50).collect();
+            return Err(format!(
+                "label_value_length_limit exceeded (metric: {metric}, label name: {name}, value: {value:?}, length: {}, limit: {})",
+                l.value.len(),
+                limits.label_value_length
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The labels of a scraped sample after the target's labels are applied, as
@@ -166,7 +199,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             honor_labels,
             honor_timestamps: true,
-            sample_limit: 0,
+            limits: Limits::default(),
         }
     }
 
@@ -241,6 +274,33 @@ mod tests {
         cache.begin();
         cache.end(&mut stale);
         assert!(stale.is_empty(), "one marker only");
+    }
+
+    #[test]
+    fn label_limits_fail_with_prometheus_messages() {
+        let s = sample(r#"m{a="12345",bb="1"}"#, "m", r#"a="12345",bb="1""#);
+        let labels = sample_labels(&s, &target(false)).expect("valid");
+        let limits = |label, name, value| Limits {
+            label,
+            label_name_length: name,
+            label_value_length: value,
+            ..Limits::default()
+        };
+        assert_eq!(check_limits(&labels, &limits(6, 8, 6)), Ok(()));
+        assert_eq!(
+            check_limits(&labels, &limits(5, 0, 0)),
+            Err("label_limit exceeded (metric: m, number of labels: 6, limit: 5)".into())
+        );
+        assert_eq!(
+            check_limits(&labels, &limits(0, 7, 0)),
+            Err("label_name_length_limit exceeded (metric: m, label name: __name__, length: 8, limit: 7)"
+                .into())
+        );
+        assert_eq!(
+            check_limits(&labels, &limits(0, 0, 4)),
+            Err("label_value_length_limit exceeded (metric: m, label name: a, value: \"12345\", length: 5, limit: 4)"
+                .into())
+        );
     }
 
     #[test]

@@ -78,6 +78,9 @@ impl Drop for FakeReceiver {
 /// What a fake target serves to its n-th scrape (0-based).
 pub type Page = Box<dyn Fn(u64) -> String + Send + Sync>;
 
+/// The same, with the answer's headers and raw body bytes.
+pub type RawPage = Box<dyn Fn(u64) -> (Vec<(&'static str, String)>, Vec<u8>) + Send + Sync>;
+
 /// A scrape target that answers every GET with `page(n)`.
 pub struct FakeTarget {
     pub port: u16,
@@ -93,6 +96,12 @@ impl FakeTarget {
     }
 
     pub fn dynamic(page: Page) -> FakeTarget {
+        FakeTarget::raw(Box::new(move |n| {
+            (vec![("Content-Type", "text/plain; version=0.0.4".to_owned())], page(n).into_bytes())
+        }))
+    }
+
+    pub fn raw(page: RawPage) -> FakeTarget {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake target");
         let port = listener.local_addr().expect("addr").port();
         let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -102,8 +111,8 @@ impl FakeTarget {
             let script: Script = Box::new(|_, _| (200, Vec::new()));
             std::thread::spawn(move || {
                 let handle = move |_: &Script, _: &Mutex<Vec<Received>>, _, _, stream: &mut TcpStream| {
-                    let body = page(served.load(Ordering::SeqCst));
-                    respond(stream, 200, &[("Content-Type", "text/plain; version=0.0.4".into())], &body)?;
+                    let (headers, body) = page(served.load(Ordering::SeqCst));
+                    respond_bytes(stream, 200, &headers, &body)?;
                     served.fetch_add(1, Ordering::SeqCst);
                     Ok(())
                 };
@@ -247,13 +256,22 @@ fn respond(
     headers: &[(&str, String)],
     body: &str,
 ) -> std::io::Result<()> {
+    respond_bytes(stream, status, headers, body.as_bytes())
+}
+
+fn respond_bytes(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
     let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
+    stream.write_all(body)?;
     stream.flush()
 }
 
