@@ -13,7 +13,7 @@ use crate::staging::encode::encode_labels;
 
 #[derive(Default)]
 pub struct SeriesCache {
-    series: HashMap<Box<str>, Cached>,
+    series: HashMap<Box<str>, Cached, foldhash::fast::RandomState>,
     /// Incremented by every scrape.
     generation: u64,
     /// Series first seen in the current scrape (`scrape_series_added`).
