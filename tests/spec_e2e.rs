@@ -183,3 +183,75 @@ targets = ["127.0.0.1:9100"]
 fn nonempty(result: Vec<serde_json::Value>) -> Result<Vec<serde_json::Value>, String> {
     if result.is_empty() { Err("no series yet".to_owned()) } else { Ok(result) }
 }
+
+/// SPEC: a Prometheus user moving a scrape job to outpost gets the same
+/// series with the same labels. One Prometheus scrapes node_exporter itself
+/// (job "direct") and also receives outpost's remote write of the same job,
+/// marked by the external label `via="outpost"`; without `via`, the two sets
+/// of label sets must be equal, `up` and the `scrape_*` series included.
+#[test]
+fn every_node_exporter_series_arrives_with_the_labels_prometheus_gives_it() {
+    let node = start_node_exporter();
+    let port = support::free_port();
+    let yaml = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: direct\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+        node.port
+    );
+    let prometheus = support::start_prometheus_configured(support::TempDir::new("prometheus"), port, &yaml);
+    let outpost = start_outpost(&format!(
+        r#"[global]
+scrape_interval = "1s"
+scrape_timeout = "1s"
+external_labels = {{ via = "outpost" }}
+[[remote_write]]
+url = "http://127.0.0.1:{port}/api/v1/write"
+[remote_write.queue_config]
+batch_send_deadline = "200ms"
+[[scrape_configs]]
+job_name = "direct"
+[[scrape_configs.static_configs]]
+targets = ["127.0.0.1:{node}"]
+"#,
+        node = node.port
+    ));
+    let sets = |selector: &str| -> Result<BTreeSet<LabelSet>, String> {
+        Ok(query(prometheus.port, selector)?
+            .iter()
+            .map(|s| {
+                let mut l = series_labels(s);
+                l.remove("via");
+                l
+            })
+            .collect())
+    };
+    // Both sides settle: the same number of series, a few scrapes in.
+    let (direct, via_outpost) = poll_until(ARRIVE_WITHIN, "both sides have the same series", || {
+        let direct = sets(r#"{job="direct",via=""}"#)?;
+        let via_outpost = sets(r#"{job="direct",via="outpost"}"#)?;
+        if direct.len() > 100 && direct == via_outpost {
+            Ok((direct, via_outpost))
+        } else {
+            let only_direct: Vec<_> = direct.difference(&via_outpost).take(3).collect();
+            let only_outpost: Vec<_> = via_outpost.difference(&direct).take(3).collect();
+            Err(format!(
+                "{} direct, {} via outpost; only direct: {only_direct:?}; only via outpost: {only_outpost:?}",
+                direct.len(),
+                via_outpost.len()
+            ))
+        }
+    });
+    assert_eq!(direct, via_outpost);
+    for name in [
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    ] {
+        assert!(
+            direct.iter().any(|l| l.get("__name__").map(String::as_str) == Some(name)),
+            "{name} on both sides"
+        );
+    }
+    drop(outpost);
+}

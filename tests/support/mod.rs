@@ -203,8 +203,13 @@ pub fn start_prometheus() -> Child {
 
 /// Prometheus on `port` with its storage in `dir`: a restart keeps its data.
 pub fn start_prometheus_in(dir: TempDir, port: u16) -> Child {
+    start_prometheus_configured(dir, port, "global:\n  evaluation_interval: 1m\n")
+}
+
+/// Prometheus with its own `prometheus.yml` (e.g. a scrape job to compare with).
+pub fn start_prometheus_configured(dir: TempDir, port: u16, yaml: &str) -> Child {
     let config = dir.path().join("prometheus.yml");
-    fs::write(&config, "global:\n  evaluation_interval: 1m\n").expect("write prometheus.yml");
+    fs::write(&config, yaml).expect("write prometheus.yml");
     let mut command = Command::new(program(&["prometheus"]));
     command
         .arg(format!("--config.file={}", config.display()))
