@@ -112,10 +112,14 @@ impl fmt::Display for Reason<'_> {
         let text = self.0.to_string();
         let code = self.0.raw_os_error().map(|code| format!(" (os error {code})"));
         let text = code.and_then(|code| text.strip_suffix(&code)).unwrap_or(&text);
+        // Lowercase a capitalised first word ("No space"), not an acronym
+        // (musl's "I/O error").
         let mut chars = text.chars();
-        match chars.next() {
-            Some(first) => write!(f, "{}{}", first.to_lowercase(), chars.as_str()),
-            None => Ok(()),
+        match (chars.next(), chars.clone().next()) {
+            (Some(first), Some(second)) if second.is_lowercase() => {
+                write!(f, "{}{}", first.to_lowercase(), chars.as_str())
+            }
+            _ => f.write_str(text),
         }
     }
 }

@@ -8,6 +8,9 @@ use super::*;
 
 mod recovery;
 
+/// strerror(EIO) as outpost prints it: glibc's and musl's texts differ.
+const EIO: &str = if cfg!(target_env = "musl") { "I/O error" } else { "input/output error" };
+
 /// A directory under `std::env::temp_dir()` with a unique name, removed on drop.
 pub(crate) struct TempDir(pub(crate) PathBuf);
 
@@ -247,7 +250,7 @@ fn failed_write_leaves_no_torn_record() {
     faults.set(|f| f.fail_after_bytes = Some(10));
     let (meta, payload) = block(2);
     let failed = disk.append(&meta, &payload).unwrap_err();
-    assert_eq!(failed.to_string(), "write segment 00000000: input/output error");
+    assert_eq!(failed.to_string(), format!("write segment 00000000: {EIO}"));
     assert_eq!(fs::metadata(dir.file(0)).unwrap().len(), len, "the 10 bytes written were cut");
     assert_eq!(disk.bytes(), len);
     faults.set(|f| f.fail_after_bytes = None);
@@ -327,7 +330,7 @@ fn failed_fsync_poisons_the_segment() {
     let at_risk = append(&mut disk, 2).at;
     faults.set(|f| f.fail_sync = true);
     let err = disk.sync().unwrap_err();
-    assert_eq!(err.to_string(), "sync segment 00000000: input/output error; 1 blocks at risk");
+    assert_eq!(err.to_string(), format!("sync segment 00000000: {EIO}; 1 blocks at risk"));
     let DiskError::Poisoned { segment: 0, at_risk: risky, .. } = err else { panic!("{err:?}") };
     assert_eq!(risky, vec![block(2).0]);
     let syncs = faults.syncs();
@@ -382,7 +385,7 @@ fn error_messages_put_context_first() {
         io("write", Target::Segment(3), 28).to_string(),
         "write segment 00000003: no space left on device"
     );
-    assert_eq!(io("sync", Target::Cursor, 5).to_string(), "sync cursor: input/output error");
+    assert_eq!(io("sync", Target::Cursor, 5).to_string(), format!("sync cursor: {EIO}"));
     let dir = Target::Dir("/var/lib/outpost".into());
     assert_eq!(io("list", dir, 2).to_string(), "list directory /var/lib/outpost: no such file or directory");
 }
