@@ -115,10 +115,11 @@ impl Child {
         })
     }
 
-    /// Kills the process and hands back its directory, to start it again on the same data.
-    pub fn kill_keep_dir(mut self) -> TempDir {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+    /// Stops the process with SIGTERM (a clean shutdown: Prometheus flushes
+    /// its WAL) and hands back its directory, to start it again on the same data.
+    pub fn stop_keep_dir(mut self) -> TempDir {
+        self.signal("TERM");
+        self.wait_exit(Duration::from_secs(30));
         std::mem::replace(&mut self.dir, TempDir { path: PathBuf::new() })
     }
 
