@@ -408,11 +408,12 @@ targets = ["{target}"]
         target = target.address()
     );
     let mut outpost = start_outpost(&config);
-    // Fifteen seconds of up before the outage, so the first window is full.
-    poll_until(Duration::from_secs(60), "15 samples of up{job=\"tick\"} in Prometheus", || {
-        let r = support::query(port, r#"count_over_time(up{job="tick"}[20s])"#)?;
+    // Thirty seconds of up before the outage: the first window checked
+    // (aligned to 10 s, so it may start up to 20 s before the outage) is full.
+    poll_until(Duration::from_secs(90), "30 samples of up{job=\"tick\"} in Prometheus", || {
+        let r = support::query(port, r#"count_over_time(up{job="tick"}[35s])"#)?;
         let n = r.first().and_then(support::series_value).unwrap_or(0.0);
-        if n >= 15.0 { Ok(()) } else { Err(format!("{n} samples")) }
+        if n >= 30.0 { Ok(()) } else { Err(format!("{n} samples")) }
     });
     let down_at = std::time::SystemTime::now();
     let storage = prometheus.stop_keep_dir();
@@ -435,7 +436,15 @@ targets = ["{target}"]
         if n >= (span - 2) as f64 { Ok(()) } else { Err(format!("{n} of {span} samples")) }
     });
     let min = support::query(port, &windows).expect("query").first().and_then(support::series_value);
-    assert!(min.is_some_and(|m| m >= 9.0), "a 10 s window over the outage has only {min:?} samples of up");
+    let counts = format!(r#"count_over_time(up{{job="tick"}}[10s])[{span}s:10s] @ {to}"#);
+    let listing = support::query(port, &counts).map(|r| format!("{r:?}")).unwrap_or_default();
+    let raw = format!(r#"up{{job="tick"}}[{span}s] @ {to}"#);
+    let raw = support::query(port, &raw).map(|r| format!("{r:?}")).unwrap_or_default();
+    assert!(
+        min.is_some_and(|m| m >= 9.0),
+        "a 10 s window over the outage ({from}..{to}) has only {min:?} samples of up: {listing}\nraw: {raw}\n{}",
+        outpost.log_tail()
+    );
 }
 
 /// `rate_limit` paces the backlog upload: after the outage, the accepted
