@@ -157,9 +157,7 @@ mod check {
 
     /// `[a-zA-Z_][a-zA-Z0-9_]*`; with `reserved`, also not starting with `__`.
     pub fn label_name(name: &str, reserved: bool) -> Result<(), String> {
-        let mut bytes = name.bytes();
-        let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
-        if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if !crate::model::labels::is_valid_name(name) {
             return Err(format!("invalid label name {name:?}: must match [a-zA-Z_][a-zA-Z0-9_]*"));
         }
         if reserved && name.starts_with("__") {
