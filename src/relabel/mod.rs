@@ -136,4 +136,4 @@ fn go_upper(c: char) -> char {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -8,7 +8,7 @@ type Pairs = &'static [(&'static str, &'static str)];
 
 /// A rule from `(key, value)` pairs as a config file writes them;
 /// `source_labels` is comma-separated.
-fn spec(fields: Pairs) -> RuleSpec {
+fn spec(fields: &[(&str, &str)]) -> RuleSpec {
     let mut spec = RuleSpec::default();
     for (key, value) in fields {
         let value = value.to_string();
@@ -29,7 +29,8 @@ fn spec(fields: Pairs) -> RuleSpec {
     spec
 }
 
-fn rule(fields: Pairs) -> Rule {
+/// Also used by the config tests to build the rules they expect.
+pub(crate) fn rule(fields: &[(&str, &str)]) -> Rule {
     Rule::new(spec(fields)).unwrap_or_else(|e| panic!("{fields:?}: {e}"))
 }
 
