@@ -6,7 +6,7 @@
 
 mod rule;
 
-pub use rule::{Action, Field, Regex, Rule, RuleError, RuleSpec};
+pub use rule::{Action, Field, Rule, RuleError, RuleSpec};
 
 use crate::model::Labels;
 use crate::model::labels::is_valid_name;
@@ -70,14 +70,23 @@ fn replace(labels: &mut Labels, rule: &Rule, value: &str) {
     if !rule.regex.captures(value, &mut groups) {
         return;
     }
-    let mut target = String::new();
-    rule.regex.expand(&mut target, &rule.target_label, value, &groups);
-    if !is_valid_name(&target) {
+    // Without a reference the target is the name Rule::new validated.
+    let expanded;
+    let target = match rule.target_label.contains('$') {
+        false => rule.target_label.as_str(),
+        true => {
+            let mut name = String::new();
+            rule.regex.expand(&mut name, &rule.target_label, value, &groups);
+            expanded = name;
+            expanded.as_str()
+        }
+    };
+    if !is_valid_name(target) {
         return;
     }
     let mut replacement = String::new();
     rule.regex.expand(&mut replacement, &rule.replacement, value, &groups);
-    set(labels, &target, replacement);
+    set(labels, target, replacement);
 }
 
 /// Every label whose name matches is copied to the expanded replacement.

@@ -377,11 +377,6 @@ impl Regex {
         Ok(Regex { pattern: pattern.to_string(), anchored })
     }
 
-    /// The pattern as written, without the anchors.
-    pub fn as_str(&self) -> &str {
-        &self.pattern
-    }
-
     pub fn is_match(&self, value: &str) -> bool {
         self.anchored.is_match(value)
     }

@@ -1,7 +1,7 @@
 //! Table tests in the shape of Prometheus's `TestRelabel`: a label set, rules
 //! written as config keys, and the labels wanted (or `None`: dropped).
 
-use super::rule::is_name_template;
+use super::rule::{Regex, is_name_template};
 use super::*;
 
 type Pairs = &'static [(&'static str, &'static str)];
