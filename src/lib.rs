@@ -14,6 +14,7 @@
 //! - [`discovery`]: targets from `static_configs`.
 //! - [`scrape`]: one loop per target; fetch off the executor thread; `up` and `scrape_*`.
 //! - [`parse`]: the text exposition format 0.0.4, a pure iterator over borrowed entries.
+//! - [`relabel`]: Prometheus's relabel rules, compiled at load, applied to a label set [pure].
 //! - [`staging`]: samples into batches, encoded as remote-write requests, snappy-compressed.
 //! - [`buffer`]: the ring of sealed blocks under a byte budget.
 //! - [`sender`]: posts blocks in order; classifies answers; jittered backoff.
@@ -31,6 +32,7 @@ pub mod log;
 pub mod model;
 pub mod offload;
 pub mod parse;
+pub mod relabel;
 pub mod scrape;
 pub mod sender;
 pub mod staging;

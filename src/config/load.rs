@@ -4,9 +4,10 @@
 //! when the input has a position for it, else `origin: reason`.
 
 use super::schema::{self, Labels, RawBuffer, RawConfig, RawGlobal, RawQueueConfig};
-use super::schema::{RawRemoteWrite, RawScrapeConfig};
+use super::schema::{RawRelabelConfig, RawRemoteWrite, RawScrapeConfig};
 use super::{BufferConfig, Config, Global, QueueConfig, RemoteWrite, Scheme, ScrapeConfig};
 use super::{Persist, StaticConfig, check, duration, size};
+use crate::relabel::{Field, Rule, RuleSpec};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
@@ -287,6 +288,7 @@ fn remote_write(src: &Source, raw: &RawRemoteWrite) -> Result<RemoteWrite, Confi
         remote_timeout: src.duration("remote_timeout", &raw.remote_timeout)?.unwrap_or(REMOTE_TIMEOUT),
         headers,
         queue_config: queue_config(src, &raw.queue_config)?,
+        write_relabel_configs: relabel_configs(src, "write_relabel_configs", &raw.write_relabel_configs)?,
     })
 }
 
@@ -392,5 +394,52 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
         honor_timestamps: job.honor_timestamps.unwrap_or(true),
         sample_limit: job.sample_limit.unwrap_or(0),
         static_configs,
+        relabel_configs: relabel_configs(src, "relabel_configs", &job.relabel_configs)?,
+        metric_relabel_configs: relabel_configs(src, "metric_relabel_configs", &job.metric_relabel_configs)?,
     })
+}
+
+/// Validates and compiles each rule (relabel::Rule::new has Prometheus's
+/// checks). An error reads `key[i]: reason` and points at the offending
+/// value, or at the rule when the key it needs is missing.
+fn relabel_configs(
+    src: &Source,
+    key: &str,
+    raw: &[Spanned<RawRelabelConfig>],
+) -> Result<Vec<Rule>, ConfigError> {
+    let text = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.get_ref().clone());
+    let mut rules = Vec::with_capacity(raw.len());
+    for (i, entry) in raw.iter().enumerate() {
+        let r = entry.get_ref();
+        let spec = RuleSpec {
+            source_labels: r
+                .source_labels
+                .as_ref()
+                .map(|v| v.get_ref().iter().map(|s| s.get_ref().clone()).collect()),
+            separator: text(&r.separator),
+            regex: text(&r.regex),
+            modulus: r.modulus.as_ref().map(|v| *v.get_ref()),
+            target_label: text(&r.target_label),
+            replacement: text(&r.replacement),
+            action: text(&r.action),
+        };
+        let rule = Rule::new(spec).map_err(|e| {
+            let span = |v: &Option<Spanned<String>>| v.as_ref().map(Spanned::span);
+            let place = match e.field() {
+                Field::Action => span(&r.action),
+                Field::SourceLabels => r.source_labels.as_ref().map(Spanned::span),
+                Field::SourceLabel(j) => {
+                    r.source_labels.as_ref().and_then(|v| v.get_ref().get(j)).map(Spanned::span)
+                }
+                Field::Separator => span(&r.separator),
+                Field::Regex => span(&r.regex),
+                Field::Modulus => r.modulus.as_ref().map(Spanned::span),
+                Field::TargetLabel => span(&r.target_label),
+                Field::Replacement => span(&r.replacement),
+            };
+            src.error(Some(place.unwrap_or_else(|| entry.span())), format!("{key}[{i}]: {e}"))
+        })?;
+        rules.push(rule);
+    }
+    Ok(rules)
 }

@@ -7,6 +7,7 @@ pub mod load;
 mod schema;
 pub mod size;
 
+use crate::relabel::Rule;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -73,6 +74,8 @@ pub struct RemoteWrite {
     /// Extra request headers; never one of the protocol's own (validated).
     pub headers: BTreeMap<String, String>,
     pub queue_config: QueueConfig,
+    /// Applied to each series before it is sent to this receiver.
+    pub write_relabel_configs: Vec<Rule>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -115,6 +118,10 @@ pub struct ScrapeConfig {
     /// 0 means no limit.
     pub sample_limit: usize,
     pub static_configs: Vec<StaticConfig>,
+    /// Applied to each target's labels before it is scraped.
+    pub relabel_configs: Vec<Rule>,
+    /// Applied to each scraped series before it is staged.
+    pub metric_relabel_configs: Vec<Rule>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -157,9 +164,7 @@ mod check {
 
     /// `[a-zA-Z_][a-zA-Z0-9_]*`; with `reserved`, also not starting with `__`.
     pub fn label_name(name: &str, reserved: bool) -> Result<(), String> {
-        let mut bytes = name.bytes();
-        let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
-        if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if !crate::model::labels::is_valid_name(name) {
             return Err(format!("invalid label name {name:?}: must match [a-zA-Z_][a-zA-Z0-9_]*"));
         }
         if reserved && name.starts_with("__") {

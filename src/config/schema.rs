@@ -61,7 +61,8 @@ pub struct RawRemoteWrite {
     pub basic_auth: Option<Spanned<Value>>,
     pub authorization: Option<Spanned<Value>>,
     pub tls_config: Option<Spanned<Value>>,
-    pub write_relabel_configs: Option<Spanned<Value>>,
+    #[serde(default)]
+    pub write_relabel_configs: Vec<Spanned<RawRelabelConfig>>,
     pub metadata_config: Option<Spanned<Value>>,
 }
 
@@ -100,8 +101,10 @@ pub struct RawScrapeConfig {
     pub tls_config: Option<Spanned<Value>>,
     pub file_sd_configs: Option<Spanned<Value>>,
     pub kubernetes_sd_configs: Option<Spanned<Value>>,
-    pub relabel_configs: Option<Spanned<Value>>,
-    pub metric_relabel_configs: Option<Spanned<Value>>,
+    #[serde(default)]
+    pub relabel_configs: Vec<Spanned<RawRelabelConfig>>,
+    #[serde(default)]
+    pub metric_relabel_configs: Vec<Spanned<RawRelabelConfig>>,
 }
 
 #[derive(Deserialize)]
@@ -111,6 +114,19 @@ pub struct RawStaticConfig {
     pub targets: Vec<Spanned<String>>,
     #[serde(default)]
     pub labels: Labels,
+}
+
+/// Prometheus's `<relabel_config>`; a key left out takes its default.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRelabelConfig {
+    pub source_labels: Option<Spanned<Vec<Spanned<String>>>>,
+    pub separator: Option<Spanned<String>>,
+    pub target_label: Option<Spanned<String>>,
+    pub regex: Option<Spanned<String>>,
+    pub modulus: Option<Spanned<u64>>,
+    pub replacement: Option<Spanned<String>>,
+    pub action: Option<Spanned<String>>,
 }
 
 /// The earliest key in the text that the SPEC names but outpost does not
@@ -129,7 +145,6 @@ pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
             ("remote_write.basic_auth", span(&rw.basic_auth)),
             ("remote_write.authorization", span(&rw.authorization)),
             ("remote_write.tls_config", span(&rw.tls_config)),
-            ("remote_write.write_relabel_configs", span(&rw.write_relabel_configs)),
             ("remote_write.metadata_config", span(&rw.metadata_config)),
             ("queue_config.max_shards other than 1", shards.map(Spanned::span)),
         ]);
@@ -146,8 +161,6 @@ pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
             ("scrape_configs.tls_config", span(&job.tls_config)),
             ("scrape_configs.file_sd_configs", span(&job.file_sd_configs)),
             ("scrape_configs.kubernetes_sd_configs", span(&job.kubernetes_sd_configs)),
-            ("scrape_configs.relabel_configs", span(&job.relabel_configs)),
-            ("scrape_configs.metric_relabel_configs", span(&job.metric_relabel_configs)),
         ]);
     }
     let (span, what) = found

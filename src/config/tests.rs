@@ -1,4 +1,5 @@
 use super::*;
+use crate::relabel::tests::rule as relabel;
 
 const EXAMPLE: &str = include_str!("../../config/outpost.toml");
 const SPEC_EXAMPLE: &str = include_str!("../../tests/fixtures/config/spec-example.toml");
@@ -75,7 +76,14 @@ fn job(name: &str, interval: Duration, timeout: Duration, targets: &[&str]) -> S
             targets: targets.iter().map(|t| t.to_string()).collect(),
             labels: BTreeMap::new(),
         }],
+        relabel_configs: vec![],
+        metric_relabel_configs: vec![],
     }
+}
+
+/// `{ source_labels = ["__name__"], regex = <regex>, action = "drop" }`.
+fn drop_by_name(regex: &'static str) -> Rule {
+    relabel(&[("source_labels", "__name__"), ("regex", regex), ("action", "drop")])
 }
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -84,9 +92,11 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 /// What config/outpost.toml, and the SPEC example without its unsupported
 /// keys, parse to: every key at its default except where they say otherwise.
+/// (The SPEC's node job has no metric_relabel_configs; the caller clears it.)
 fn documented_config(origin: &str) -> Config {
     let mut node = job("node", secs(15), secs(10), &["127.0.0.1:9100"]);
     node.static_configs[0].labels = map(&[("role", "modem")]);
+    node.metric_relabel_configs = vec![drop_by_name("node_scrape_collector_.*")];
     Config {
         origin: origin.to_string(),
         data_dir: PathBuf::from("/var/lib/outpost"),
@@ -104,6 +114,7 @@ fn documented_config(origin: &str) -> Config {
             remote_timeout: secs(30),
             headers: map(&[("X-Scope-OrgID", "edge")]),
             queue_config: queue_defaults(),
+            write_relabel_configs: vec![drop_by_name("go_.*")],
         }],
         scrape_configs: vec![node],
     }
@@ -138,21 +149,18 @@ fn load_reads_a_file_and_names_it() {
 fn spec_example_is_fully_recognised_then_refused_at_first_unsupported_key() {
     // Deserialising the whole file comes first, so an unknown key anywhere
     // would be reported instead of this refusal.
-    // data_dir, [buffer] and rate_limit are accepted now; the first refusal
-    // is the [[remote_write.write_relabel_configs]] table on line 35.
-    assert_eq!(err(SPEC_EXAMPLE), "t.toml:35:1: remote_write.write_relabel_configs is not supported yet");
-    // Without it (lines 35-38), the next: the kubernetes-pods job's discovery.
-    assert_eq!(
-        err(&comment_out(SPEC_EXAMPLE, 35..=38)),
-        "t.toml:54:1: scrape_configs.kubernetes_sd_configs is not supported yet"
-    );
+    // data_dir, [buffer], rate_limit and the relabel rules are accepted now;
+    // the first refusal is the kubernetes-pods job's discovery on line 54.
+    assert_eq!(err(SPEC_EXAMPLE), "t.toml:54:1: scrape_configs.kubernetes_sd_configs is not supported yet");
 }
 
 #[test]
 fn spec_example_without_its_unsupported_keys_parses_to_the_documented_values() {
-    // Lines 35-38: write_relabel_configs; 52-60: the kubernetes-pods job.
-    let text = comment_out(&comment_out(SPEC_EXAMPLE, 35..=38), 52..=60);
-    assert_eq!(parse(&text, "t.toml"), Ok(documented_config("t.toml")));
+    // Lines 52-60: the kubernetes-pods job (its relabel_configs go with it).
+    let text = comment_out(SPEC_EXAMPLE, 52..=60);
+    let mut want = documented_config("t.toml");
+    want.scrape_configs[0].metric_relabel_configs.clear();
+    assert_eq!(parse(&text, "t.toml"), Ok(want));
 }
 
 #[test]
@@ -175,6 +183,7 @@ fn defaults_are_resolved() {
             remote_timeout: secs(30),
             headers: BTreeMap::new(),
             queue_config: queue_defaults(),
+            write_relabel_configs: vec![],
         }],
         scrape_configs: vec![ScrapeConfig { static_configs: vec![], ..job("a", secs(60), secs(10), &[]) }],
     };
@@ -556,7 +565,6 @@ fn unsupported_keys_are_refused_where_they_are() {
         ("remote_write", "basic_auth = { username = \"u\" }"),
         ("remote_write", "authorization = { credentials_file = \"/t\" }"),
         ("remote_write", "tls_config = { ca_file = \"/ca\" }"),
-        ("remote_write", "write_relabel_configs = []"),
         ("remote_write", "metadata_config = { send = false }"),
         ("scrape_configs", "params = { module = [\"x\"] }"),
         ("scrape_configs", "label_limit = 10"),
@@ -568,8 +576,6 @@ fn unsupported_keys_are_refused_where_they_are() {
         ("scrape_configs", "tls_config = { insecure_skip_verify = true }"),
         ("scrape_configs", "file_sd_configs = [{ files = [\"a.json\"] }]"),
         ("scrape_configs", "kubernetes_sd_configs = [{ role = \"pod\" }]"),
-        ("scrape_configs", "relabel_configs = []"),
-        ("scrape_configs", "metric_relabel_configs = []"),
     ];
     for (section, line) in cases {
         let text = match section {
@@ -609,9 +615,12 @@ fn unsupported_values_and_tables_are_refused_earliest_first() {
             ),
             "t.toml:5:1: scrape_configs.kubernetes_sd_configs is not supported yet",
         ),
+        // Relabel rules, supported, before it do not hide it either.
         (
-            format!("{RW}[[remote_write.write_relabel_configs]]\naction = \"drop\"\n"),
-            "t.toml:3:1: remote_write.write_relabel_configs is not supported yet",
+            format!(
+                "{RW}[[remote_write.write_relabel_configs]]\naction = \"drop\"\n[[remote_write]]\nurl = \"http://b:1/w\"\n"
+            ),
+            "t.toml:5:1: more than one [[remote_write]] is not supported yet",
         ),
         // The first entry's tls_config (line 3) comes before the second entry (line 4).
         (
@@ -683,5 +692,180 @@ fn no_input_prefix_panics() {
         if let Err(e) = parse(&text[..cut], "p") {
             assert!(e.to_string().starts_with("p:"), "{e}");
         }
+    }
+}
+
+#[test]
+fn relabel_rules_are_parsed_in_order_in_both_toml_forms() {
+    let text = format!(
+        "{RW}[[remote_write.write_relabel_configs]]\nsource_labels = [\"__name__\"]\nregex = \"go_.*\"\naction = \"drop\"\n\
+         [[scrape_configs]]\njob_name = \"a\"\n\
+         metric_relabel_configs = [{{ regex = \"pod_(.+)\", action = \"labelmap\" }}, {{ target_label = \"env\", replacement = \"prod\" }}]\n\
+         [[scrape_configs.relabel_configs]]\n\
+         source_labels = [\"__address__\", \"__meta_port\"]\nseparator = \"@\"\nregex = \"([^:]+):\\\\d+@(\\\\d+)\"\n\
+         target_label = \"__address__\"\nreplacement = \"$1:$2\"\naction = \"replace\"\n\
+         [[scrape_configs.relabel_configs]]\nsource_labels = [\"__address__\"]\ntarget_label = \"shard\"\nmodulus = 4\naction = \"hashmod\"\n\
+         [[scrape_configs.relabel_configs]]\nregex = \"__meta_.*\"\naction = \"labeldrop\"\n"
+    );
+    let config = parse(&text, "t.toml").unwrap();
+    assert_eq!(config.remote_write[0].write_relabel_configs, vec![drop_by_name("go_.*")]);
+    let job = &config.scrape_configs[0];
+    let want = vec![
+        relabel(&[
+            ("source_labels", "__address__,__meta_port"),
+            ("separator", "@"),
+            ("regex", "([^:]+):\\d+@(\\d+)"),
+            ("target_label", "__address__"),
+            ("replacement", "$1:$2"),
+        ]),
+        relabel(&[
+            ("source_labels", "__address__"),
+            ("target_label", "shard"),
+            ("modulus", "4"),
+            ("action", "hashmod"),
+        ]),
+        relabel(&[("regex", "__meta_.*"), ("action", "labeldrop")]),
+    ];
+    assert_eq!(job.relabel_configs, want);
+    let want = vec![
+        relabel(&[("regex", "pod_(.+)"), ("action", "labelmap")]),
+        relabel(&[("target_label", "env"), ("replacement", "prod")]),
+    ];
+    assert_eq!(job.metric_relabel_configs, want);
+    // An empty list is the same as none.
+    let empty = parse(&format!("{RW}write_relabel_configs = []\n"), "t.toml").unwrap();
+    assert_eq!(empty.remote_write[0].write_relabel_configs, vec![]);
+}
+
+#[test]
+fn relabel_rules_from_the_example_apply() {
+    // The example's write rule drops go_* series and keeps the rest.
+    let config = parse(EXAMPLE, "outpost.toml").unwrap();
+    let rules = &config.remote_write[0].write_relabel_configs;
+    let mut go = crate::model::Labels::from_pairs([("__name__", "go_goroutines"), ("job", "node")]);
+    assert!(!crate::relabel::process(&mut go, rules));
+    let mut up = crate::model::Labels::from_pairs([("__name__", "up"), ("job", "node")]);
+    assert!(crate::relabel::process(&mut up, rules));
+    assert_eq!(up, crate::model::Labels::from_pairs([("__name__", "up"), ("job", "node")]));
+}
+
+#[test]
+fn every_relabel_action_is_accepted() {
+    let rules = [
+        "{ target_label = \"t\" }",
+        "{ action = \"keep\" }",
+        "{ action = \"drop\", regex = \"x\" }",
+        "{ action = \"keepequal\", source_labels = [\"a\"], target_label = \"b\" }",
+        "{ action = \"dropequal\", source_labels = [\"a\"], target_label = \"b\" }",
+        "{ action = \"hashmod\", source_labels = [\"a\"], target_label = \"h\", modulus = 8 }",
+        "{ action = \"labelmap\", regex = \"x_(.*)\", replacement = \"y_$1\" }",
+        "{ action = \"labeldrop\", regex = \"x_.*\" }",
+        "{ action = \"labelkeep\", regex = \"x_.*\" }",
+        "{ action = \"lowercase\", source_labels = [\"a\"], target_label = \"l\" }",
+        "{ action = \"UpperCase\", source_labels = [\"a\"], target_label = \"u\" }",
+    ];
+    let text = format!("{RW}write_relabel_configs = [\n{}\n]\n", rules.join(",\n"));
+    let config = parse(&text, "t.toml").unwrap();
+    let actions: Vec<&str> =
+        config.remote_write[0].write_relabel_configs.iter().map(|r| r.action().as_str()).collect();
+    let want = [
+        "replace",
+        "keep",
+        "drop",
+        "keepequal",
+        "dropequal",
+        "hashmod",
+        "labelmap",
+        "labeldrop",
+        "labelkeep",
+        "lowercase",
+        "uppercase",
+    ];
+    assert_eq!(actions, want);
+}
+
+#[test]
+fn relabel_errors_name_the_rule_and_point_at_the_value() {
+    let job = format!("{RW}[[scrape_configs]]\njob_name = \"a\"\n");
+    let rule = |lines: &str| format!("{job}[[scrape_configs.relabel_configs]]\n{lines}\n");
+    let cases: Vec<(String, &str)> = vec![
+        // A key the action needs is missing: at the rule's table header.
+        (
+            rule("action = \"hashmod\"\nmodulus = 2"),
+            "t.toml:5:1: relabel_configs[0]: action \"hashmod\" requires a target_label",
+        ),
+        (
+            rule("action = \"hashmod\"\ntarget_label = \"h\""),
+            "t.toml:5:1: relabel_configs[0]: action \"hashmod\" requires a modulus greater than 0",
+        ),
+        (rule(""), "t.toml:5:1: relabel_configs[0]: action \"replace\" requires a target_label"),
+        // Inline tables: at the table; the index counts from 0.
+        (
+            format!(
+                "{job}relabel_configs = [\n  {{ target_label = \"t\" }},\n  {{ action = \"hashmod\", modulus = 2 }},\n]\n"
+            ),
+            "t.toml:7:3: relabel_configs[1]: action \"hashmod\" requires a target_label",
+        ),
+        (
+            format!(
+                "{job}[[scrape_configs.relabel_configs]]\ntarget_label = \"t\"\n[[scrape_configs.metric_relabel_configs]]\naction = \"keepequal\"\n"
+            ),
+            "t.toml:7:1: metric_relabel_configs[0]: action \"keepequal\" requires a target_label",
+        ),
+        (
+            format!("{RW}[[remote_write.write_relabel_configs]]\naction = \"lowercase\"\n"),
+            "t.toml:3:1: write_relabel_configs[0]: action \"lowercase\" requires a target_label",
+        ),
+        // A wrong value: at the value.
+        (
+            rule("modulus = 0\naction = \"hashmod\"\ntarget_label = \"h\""),
+            "t.toml:6:11: relabel_configs[0]: action \"hashmod\" requires a modulus greater than 0",
+        ),
+        (
+            rule("action = \"rename\""),
+            "t.toml:6:10: relabel_configs[0]: unknown action \"rename\": expected one of replace, keep, drop, keepequal, dropequal, hashmod, labelmap, labeldrop, labelkeep, lowercase, uppercase",
+        ),
+        (
+            rule("source_labels = [\"a\", \"b-c\"]\ntarget_label = \"t\""),
+            "t.toml:6:23: relabel_configs[0]: invalid label name \"b-c\" in source_labels: must match [a-zA-Z_][a-zA-Z0-9_]*",
+        ),
+        (
+            rule("regex = \"(\"\ntarget_label = \"t\""),
+            "t.toml:6:9: relabel_configs[0]: invalid regex \"(\": found open group without closing ')'",
+        ),
+        (
+            rule("regex = \"x\"\ntarget_label = \"a.b\""),
+            "t.toml:7:16: relabel_configs[0]: action \"replace\": target_label \"a.b\" is not a valid label name (must match [a-zA-Z_][a-zA-Z0-9_]*)",
+        ),
+        (
+            rule("target_label = \"${1}-x\""),
+            "t.toml:6:16: relabel_configs[0]: action \"replace\": target_label \"${1}-x\" is not a label name template (letters, digits, \"_\" and $1, ${1}, $name or ${name} references; not starting with a digit)",
+        ),
+        (
+            rule("action = \"labelmap\"\nreplacement = \"1_$1\""),
+            "t.toml:7:15: relabel_configs[0]: action \"labelmap\": replacement \"1_$1\" is not a label name template (letters, digits, \"_\" and $1, ${1}, $name or ${name} references; not starting with a digit)",
+        ),
+        (
+            rule("action = \"uppercase\"\ntarget_label = \"u\"\nreplacement = \"x\""),
+            "t.toml:8:15: relabel_configs[0]: action \"uppercase\" does not take a replacement",
+        ),
+        (
+            rule("action = \"keepequal\"\ntarget_label = \"u\"\nregex = \"(.*)\""),
+            "t.toml:8:9: relabel_configs[0]: action \"keepequal\" takes only source_labels and target_label, not regex",
+        ),
+        (
+            rule("source_labels = []\naction = \"labeldrop\""),
+            "t.toml:6:17: relabel_configs[0]: action \"labeldrop\" takes only regex, not source_labels",
+        ),
+        // toml's own errors for the rule's keys and types.
+        (
+            rule("target = \"t\""),
+            "t.toml:6:1: unknown field `target`, expected one of `source_labels`, `separator`, `target_label`, `regex`, `modulus`, `replacement`, `action`",
+        ),
+        (rule("modulus = -1"), "t.toml:6:11: invalid value: integer `-1`, expected u64"),
+        (rule("source_labels = \"a\""), "t.toml:6:17: invalid type: string \"a\", expected a sequence"),
+    ];
+    for (text, want) in &cases {
+        assert_eq!(err(text), *want, "{text}");
     }
 }

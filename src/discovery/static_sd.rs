@@ -57,6 +57,8 @@ mod tests {
                 targets: vec!["10.0.0.1:9100".into(), "[::1]:9100".into()],
                 labels: BTreeMap::from([("role".into(), "modem".into()), ("__meta_x".into(), "gone".into())]),
             }],
+            relabel_configs: vec![],
+            metric_relabel_configs: vec![],
         };
         let t = targets(&sc);
         assert_eq!(t.len(), 2);

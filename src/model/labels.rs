@@ -3,6 +3,13 @@
 
 use std::fmt;
 
+/// A Prometheus label name in the legacy character set, `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// One label pair.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Label {
@@ -99,5 +106,15 @@ mod tests {
         assert_eq!(l.remove("instance").as_deref(), Some("x"));
         assert_eq!(l.get("instance"), None);
         assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn valid_names_are_prometheus_legacy_names() {
+        for ok in ["a", "_", "__name__", "A_1", "job"] {
+            assert!(is_valid_name(ok), "{ok}");
+        }
+        for bad in ["", "1a", "a-b", "a.b", "a:b", "é", "a b", "$1"] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
     }
 }
