@@ -1,5 +1,6 @@
-//! The per-sample path on a real node_exporter page: parse → labels →
-//! encode → compress. Prints ns/sample and heap allocations/sample for the
+//! The per-sample path on a real node_exporter page: parse → labels (three
+//! metric_relabel rules, external labels, one write_relabel rule) → encode →
+//! compress. Prints ns/sample and heap allocations/sample for the
 //! first scrape of a target (every series new) and for the steady state
 //! (every series seen in the previous scrape). A benchmark, not a test: it
 //! asserts nothing about time.
@@ -10,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use outpost::discovery::{Limits, Target};
 use outpost::model::Labels;
+use outpost::relabel::{Rule, RuleSpec};
 use outpost::scrape::ingest;
 use outpost::scrape::series::SeriesCache;
+use outpost::sender::Outgoing;
 use outpost::staging::Staging;
 
 struct Counting;
@@ -41,6 +44,22 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// A rule from `key = value` pairs as a config would write them.
+fn rule(pairs: &[(&str, &str)]) -> Rule {
+    let mut spec = RuleSpec::default();
+    for (key, value) in pairs {
+        let v = Some((*value).to_owned());
+        match *key {
+            "source_labels" => spec.source_labels = Some(vec![(*value).to_owned()]),
+            "regex" => spec.regex = v,
+            "target_label" => spec.target_label = v,
+            "action" => spec.action = v,
+            _ => unreachable!("key {key}"),
+        }
+    }
+    Rule::new(spec).expect("valid rule")
+}
+
 const PAGE: &str = include_str!("../tests/fixtures/node_exporter.prom");
 
 fn main() {
@@ -52,8 +71,20 @@ fn main() {
         honor_labels: false,
         honor_timestamps: true,
         limits: Limits::default(),
+        metric_relabel: vec![
+            rule(&[("source_labels", "__name__"), ("regex", "node_scrape_collector_.*"), ("action", "drop")]),
+            rule(&[
+                ("source_labels", "__name__"),
+                ("regex", "node_([a-z]+)_.*"),
+                ("target_label", "subsystem"),
+            ]),
+            rule(&[("regex", "role"), ("action", "labeldrop")]),
+        ],
     };
-    let external = vec![("cluster".to_owned(), "edge-01".to_owned())];
+    let outgoing = Outgoing {
+        external_labels: vec![("cluster".to_owned(), "edge-01".to_owned())],
+        write_relabel: vec![rule(&[("source_labels", "__name__"), ("regex", "go_.*"), ("action", "drop")])],
+    };
     let mut staging = Staging::new(2000, Duration::from_secs(5), 0);
     let mut cache = SeriesCache::default();
     let mut staged = Vec::new();
@@ -62,7 +93,7 @@ fn main() {
     let mut stale = Vec::new();
     let mut scrape = |cache: &mut SeriesCache, ts: i64| -> usize {
         staged.clear();
-        let n = ingest(PAGE.as_bytes(), &target, cache, &external, ts, &mut staged)
+        let n = ingest(PAGE.as_bytes(), &target, cache, &outgoing, ts, &mut staged)
             .expect("fixture parses")
             .samples;
         cache.end(&mut stale);

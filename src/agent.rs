@@ -62,7 +62,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         .iter()
         .map(|rw| {
             let buffer = Buffer::open(&config.buffer, &config.data_dir.join(dir_name(&rw.name)));
-            Queue::new(rw, &config.buffer, buffer)
+            Queue::new(rw, &config.global.external_labels, &config.buffer, buffer)
         })
         .collect();
     let Some(queue) = queues.first() else { return Ok(()) };
@@ -70,14 +70,8 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         queues: queues.iter().map(|q| q.metrics.clone()).collect(),
         start_time_seconds: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
     });
-    let external: Vec<(String, String)> =
-        config.global.external_labels.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
-    let cx = scrape::Context {
-        queue,
-        offload: &offload,
-        agent: sender::http::agent(Duration::from_secs(60)),
-        external_labels: &external,
-    };
+    let cx =
+        scrape::Context { queue, offload: &offload, agent: sender::http::agent(Duration::from_secs(60)) };
     let targets: Vec<_> = config.scrape_configs.iter().flat_map(static_sd::targets).collect();
 
     let ex = LocalExecutor::new();

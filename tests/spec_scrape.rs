@@ -119,3 +119,61 @@ fn a_gzip_body_is_decompressed() {
     let values: Vec<f64> = samples_of(&receiver, "zipped").iter().map(|(_, b)| f64::from_bits(*b)).collect();
     assert_eq!(values[..3], [0.0, 1.0, 2.0]);
 }
+
+#[test]
+fn target_metric_and_write_relabeling_apply_in_prometheus_order() {
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    let target = FakeTarget::start("a{x=\"1\"} 1\nb 2\nc 3\n");
+    let config = format!(
+        r#"[global]
+scrape_interval = "100ms"
+scrape_timeout = "100ms"
+external_labels = {{ cluster = "edge" }}
+[[remote_write]]
+url = "{url}"
+[remote_write.queue_config]
+batch_send_deadline = "50ms"
+[[remote_write.write_relabel_configs]]
+source_labels = ["__name__", "cluster"]
+regex = "c;edge"
+action = "drop"
+[[scrape_configs]]
+job_name = "page"
+[[scrape_configs.static_configs]]
+targets = ["{target}"]
+[[scrape_configs.relabel_configs]]
+source_labels = ["__address__"]
+regex = "127\\.0\\.0\\.1:(.*)"
+target_label = "port"
+[[scrape_configs.metric_relabel_configs]]
+source_labels = ["__name__"]
+regex = "b"
+action = "drop"
+[[scrape_configs.metric_relabel_configs]]
+source_labels = ["x"]
+target_label = "y"
+replacement = "from_$1"
+"#,
+        url = receiver.url(),
+        target = target.address()
+    );
+    let _outpost = start_outpost(&config);
+    wait_for(&receiver, "two scrapes reported", |r| samples_of(r, "up").len() >= 2);
+    let all = delivered(&receiver.snapshot());
+    let port = target.address().rsplit(':').next().unwrap_or_default().to_owned();
+    let a =
+        format!("__name__=a,cluster=edge,instance={},job=page,port={port},x=1,y=from_1", target.address());
+    assert!(
+        all.iter().any(|(k, _, _)| *k == a),
+        "a with target, metric and external labels: {:?}",
+        all.first()
+    );
+    assert!(all.iter().all(|(k, _, _)| !k.starts_with("__name__=b,")), "b dropped by metric relabeling");
+    assert!(all.iter().all(|(k, _, _)| !k.starts_with("__name__=c,")), "c dropped by write relabeling");
+    let post: Vec<f64> = all
+        .iter()
+        .filter(|(k, _, _)| k.starts_with("__name__=scrape_samples_post_metric_relabeling,"))
+        .map(|(_, _, v)| *v)
+        .collect();
+    assert_eq!(post[0], 2.0, "a and c count as appended; b does not");
+}

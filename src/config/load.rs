@@ -393,10 +393,40 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
         honor_labels: job.honor_labels.unwrap_or(false),
         honor_timestamps: job.honor_timestamps.unwrap_or(true),
         sample_limit: job.sample_limit.unwrap_or(0),
+        label_limit: limit(&job.label_limit),
+        label_name_length_limit: limit(&job.label_name_length_limit),
+        label_value_length_limit: limit(&job.label_value_length_limit),
+        body_size_limit: match &job.body_size_limit {
+            Some(value) => src.size(value)?,
+            None => 0,
+        },
+        params: params(src, &job.params)?,
         static_configs,
         relabel_configs: relabel_configs(src, "relabel_configs", &job.relabel_configs)?,
         metric_relabel_configs: relabel_configs(src, "metric_relabel_configs", &job.metric_relabel_configs)?,
     })
+}
+
+/// A count limit; 0 (or absent) means none.
+fn limit(value: &Option<Spanned<u64>>) -> usize {
+    value.as_ref().map_or(0, |v| usize::try_from(*v.get_ref()).unwrap_or(usize::MAX))
+}
+
+/// `params`: names must be non-empty; each needs at least one value.
+fn params(
+    src: &Source,
+    raw: &BTreeMap<Spanned<String>, Vec<String>>,
+) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (name, values) in raw {
+        if name.get_ref().is_empty() || values.is_empty() {
+            return Err(
+                src.at(name, format!("params {:?}: needs a name and at least one value", name.get_ref()))
+            );
+        }
+        out.insert(name.get_ref().clone(), values.clone());
+    }
+    Ok(out)
 }
 
 /// Validates and compiles each rule (relabel::Rule::new has Prometheus's

@@ -115,8 +115,15 @@ pub struct ScrapeConfig {
     pub scheme: Scheme,
     pub honor_labels: bool,
     pub honor_timestamps: bool,
-    /// 0 means no limit.
+    /// 0 means no limit, here and in the other limits.
     pub sample_limit: usize,
+    pub label_limit: usize,
+    pub label_name_length_limit: usize,
+    pub label_value_length_limit: usize,
+    /// Bytes of the uncompressed body.
+    pub body_size_limit: u64,
+    /// URL query parameters of every scrape (Prometheus's `params`).
+    pub params: BTreeMap<String, Vec<String>>,
     pub static_configs: Vec<StaticConfig>,
     /// Applied to each target's labels before it is scraped.
     pub relabel_configs: Vec<Rule>,

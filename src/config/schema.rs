@@ -91,7 +91,8 @@ pub struct RawScrapeConfig {
     pub sample_limit: Option<usize>,
     #[serde(default)]
     pub static_configs: Vec<RawStaticConfig>,
-    pub params: Option<Spanned<Value>>,
+    #[serde(default)]
+    pub params: BTreeMap<Spanned<String>, Vec<String>>,
     pub label_limit: Option<Spanned<u64>>,
     pub label_name_length_limit: Option<Spanned<u64>>,
     pub label_value_length_limit: Option<Spanned<u64>>,
@@ -151,11 +152,6 @@ pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
     }
     for job in &raw.scrape_configs {
         found.extend([
-            ("scrape_configs.params", span(&job.params)),
-            ("scrape_configs.label_limit", span(&job.label_limit)),
-            ("scrape_configs.label_name_length_limit", span(&job.label_name_length_limit)),
-            ("scrape_configs.label_value_length_limit", span(&job.label_value_length_limit)),
-            ("scrape_configs.body_size_limit", span(&job.body_size_limit)),
             ("scrape_configs.basic_auth", span(&job.basic_auth)),
             ("scrape_configs.bearer_token_file", span(&job.bearer_token_file)),
             ("scrape_configs.tls_config", span(&job.tls_config)),

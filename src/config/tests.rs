@@ -72,6 +72,11 @@ fn job(name: &str, interval: Duration, timeout: Duration, targets: &[&str]) -> S
         honor_labels: false,
         honor_timestamps: true,
         sample_limit: 0,
+        label_limit: 0,
+        label_name_length_limit: 0,
+        label_value_length_limit: 0,
+        body_size_limit: 0,
+        params: BTreeMap::new(),
         static_configs: vec![StaticConfig {
             targets: targets.iter().map(|t| t.to_string()).collect(),
             labels: BTreeMap::new(),
@@ -566,11 +571,6 @@ fn unsupported_keys_are_refused_where_they_are() {
         ("remote_write", "authorization = { credentials_file = \"/t\" }"),
         ("remote_write", "tls_config = { ca_file = \"/ca\" }"),
         ("remote_write", "metadata_config = { send = false }"),
-        ("scrape_configs", "params = { module = [\"x\"] }"),
-        ("scrape_configs", "label_limit = 10"),
-        ("scrape_configs", "label_name_length_limit = 10"),
-        ("scrape_configs", "label_value_length_limit = 10"),
-        ("scrape_configs", "body_size_limit = \"1MB\""),
         ("scrape_configs", "basic_auth = { username = \"u\" }"),
         ("scrape_configs", "bearer_token_file = \"/t\""),
         ("scrape_configs", "tls_config = { insecure_skip_verify = true }"),
@@ -589,6 +589,21 @@ fn unsupported_keys_are_refused_where_they_are() {
         let want = format!("t.toml:{line_no}:{col}: {what} is not supported yet");
         assert_eq!(err(&text), want, "{text}");
     }
+}
+
+#[test]
+fn scrape_limits_and_params_are_parsed() {
+    let text = format!(
+        "{RW}[[scrape_configs]]\njob_name = \"a\"\nlabel_limit = 10\nlabel_name_length_limit = 20\nlabel_value_length_limit = 30\nbody_size_limit = \"1MB\"\nparams = {{ module = [\"x\", \"y\"] }}\n"
+    );
+    let job = &parse(&text, "t.toml").expect("valid").scrape_configs[0];
+    assert_eq!(
+        (job.label_limit, job.label_name_length_limit, job.label_value_length_limit, job.body_size_limit),
+        (10, 20, 30, 1 << 20)
+    );
+    assert_eq!(job.params, BTreeMap::from([("module".to_string(), vec!["x".to_string(), "y".to_string()])]));
+    let empty = format!("{RW}[[scrape_configs]]\njob_name = \"a\"\nparams = {{ module = [] }}\n");
+    assert_eq!(err(&empty), "t.toml:5:12: params \"module\": needs a name and at least one value");
 }
 
 #[test]

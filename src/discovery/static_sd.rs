@@ -1,35 +1,25 @@
 //! `static_configs`: targets listed in the configuration.
 
-use super::{Limits, Target};
+use super::{Target, populate};
 use crate::config::ScrapeConfig;
 use crate::model::Labels;
 
-/// The targets of one scrape config, in configuration order.
+/// The targets of one scrape config, in configuration order, after target
+/// relabeling (a target that `relabel_configs` drops is not there).
 pub fn targets(sc: &ScrapeConfig) -> Vec<Target> {
     let mut out = Vec::new();
     for group in &sc.static_configs {
         for address in &group.targets {
-            // As Prometheus's populateLabels: group labels win over `job`;
-            // `instance` defaults to the address.
             let mut labels = Labels::new();
             for (name, value) in &group.labels {
                 labels.set(name.clone(), value.clone());
             }
-            for (name, value) in [("job", &sc.job_name), ("instance", address)] {
-                if labels.get(name).is_none_or(str::is_empty) {
-                    labels.set(name.into(), value.clone());
-                }
+            labels.set("__address__".into(), address.clone());
+            match populate(labels, sc) {
+                Ok(Some(target)) => out.push(target),
+                Ok(None) => log::debug!("job {}: target {address} dropped by relabel_configs", sc.job_name),
+                Err(e) => log::warn!("job {}: target {address}: {e}", sc.job_name),
             }
-            labels.retain(|l| !l.name.starts_with("__") && !l.value.is_empty());
-            out.push(Target {
-                labels,
-                url: format!("{}://{}{}", sc.scheme.as_str(), address, sc.metrics_path),
-                interval: sc.scrape_interval,
-                timeout: sc.scrape_timeout,
-                honor_labels: sc.honor_labels,
-                honor_timestamps: sc.honor_timestamps,
-                limits: Limits { sample: sc.sample_limit, ..Limits::default() },
-            });
         }
     }
     out
@@ -53,6 +43,11 @@ mod tests {
             honor_labels: false,
             honor_timestamps: true,
             sample_limit: 0,
+            label_limit: 0,
+            label_name_length_limit: 0,
+            label_value_length_limit: 0,
+            body_size_limit: 0,
+            params: BTreeMap::new(),
             static_configs: vec![StaticConfig {
                 targets: vec!["10.0.0.1:9100".into(), "[::1]:9100".into()],
                 labels: BTreeMap::from([("role".into(), "modem".into()), ("__meta_x".into(), "gone".into())]),
@@ -72,5 +67,42 @@ mod tests {
         let mut own_job = sc.clone();
         own_job.static_configs[0].labels.insert("job".into(), "mine".into());
         assert_eq!(targets(&own_job)[0].labels.get("job"), Some("mine"), "a group label beats job_name");
+    }
+
+    /// The snmp_exporter pattern from Prometheus's docs: the address becomes
+    /// `__param_target` and `instance`, the exporter becomes the address.
+    #[test]
+    fn relabel_configs_params_and_url() {
+        let toml = r#"
+[[remote_write]]
+url = "http://127.0.0.1:9090/api/v1/write"
+[[scrape_configs]]
+job_name = "snmp"
+metrics_path = "/snmp"
+params = { module = ["if_mib"], auth = ["public v2"] }
+[[scrape_configs.static_configs]]
+targets = ["10.0.0.1:161", "10.0.0.2:161"]
+[[scrape_configs.relabel_configs]]
+source_labels = ["__address__"]
+regex = "10\\.0\\.0\\.2:.*"
+action = "drop"
+[[scrape_configs.relabel_configs]]
+source_labels = ["__address__"]
+target_label = "__param_target"
+[[scrape_configs.relabel_configs]]
+source_labels = ["__param_target"]
+target_label = "instance"
+[[scrape_configs.relabel_configs]]
+target_label = "__address__"
+replacement = "127.0.0.1:9116"
+"#;
+        let config = crate::config::parse(toml, "t.toml").expect("valid");
+        let t = targets(&config.scrape_configs[0]);
+        assert_eq!(t.len(), 1, "10.0.0.2 is dropped by relabeling");
+        assert_eq!(
+            t[0].url,
+            "http://127.0.0.1:9116/snmp?auth=public%20v2&module=if_mib&target=10.0.0.1%3A161"
+        );
+        assert_eq!(t[0].labels, Labels::from_pairs([("instance", "10.0.0.1:161"), ("job", "snmp")]));
     }
 }

@@ -21,8 +21,7 @@ use crate::model::Labels;
 use crate::offload::Offload;
 use crate::parse::Entry;
 use crate::parse::text::TextParser;
-use crate::sender::Queue;
-use crate::staging::encode::encode_labels;
+use crate::sender::{Outgoing, Queue};
 use report::{ScrapeReport, Scraped};
 use series::{Lookup, SeriesCache};
 
@@ -31,7 +30,6 @@ pub struct Context<'a> {
     pub queue: &'a Queue,
     pub offload: &'a Offload,
     pub agent: ureq::Agent,
-    pub external_labels: &'a [(String, String)],
 }
 
 /// A sample ready to append once the scrape is known good.
@@ -39,8 +37,8 @@ type Staged = (Rc<[u8]>, f64, i64);
 
 /// Scrapes `target` every interval, forever.
 pub async fn run(target: Target, cx: &Context<'_>) {
-    let report_labels: Vec<Vec<u8>> =
-        report::NAMES.iter().map(|name| encode_labels(&series_of(&target, name), external(cx))).collect();
+    let report_labels: Vec<Option<Vec<u8>>> =
+        report::NAMES.iter().map(|name| cx.queue.outgoing.encode(&series_of(&target, name))).collect();
     let mut cache = SeriesCache::default();
     let mut staged: Vec<Staged> = Vec::new();
     let mut stale: Vec<Rc<[u8]>> = Vec::new();
@@ -63,7 +61,7 @@ pub async fn run(target: Target, cx: &Context<'_>) {
         body = returned;
         let result = fetched
             .map_err(|e| e.to_string())
-            .and_then(|()| ingest(&body, &target, &mut cache, cx.external_labels, timestamp_ms, &mut staged));
+            .and_then(|()| ingest(&body, &target, &mut cache, &cx.queue.outgoing, timestamp_ms, &mut staged));
         let now = Instant::now();
         let report = match result {
             Ok(scraped) => {
@@ -89,7 +87,9 @@ pub async fn run(target: Target, cx: &Context<'_>) {
         }
         let report = ScrapeReport { duration_seconds: (now - started).as_secs_f64(), ..report };
         for (labels, value) in report_labels.iter().zip(report.values()) {
-            cx.queue.append(labels, value, timestamp_ms, now);
+            if let Some(labels) = labels {
+                cx.queue.append(labels, value, timestamp_ms, now);
+            }
         }
         if report.reason != last_error {
             match &report.reason {
@@ -107,10 +107,6 @@ pub async fn run(target: Target, cx: &Context<'_>) {
     }
 }
 
-fn external<'a>(cx: &'a Context<'_>) -> impl Iterator<Item = (&'a str, &'a str)> {
-    cx.external_labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))
-}
-
 /// Parses one exposition into `out` and counts it. The caller ends the
 /// scrape in `cache` (`end` on success, `end_all` on error: then `out` may
 /// hold part of the scrape, which is discarded).
@@ -118,7 +114,7 @@ pub fn ingest(
     body: &[u8],
     target: &Target,
     cache: &mut SeriesCache,
-    external_labels: &[(String, String)],
+    outgoing: &Outgoing,
     timestamp_ms: i64,
     out: &mut Vec<Staged>,
 ) -> Result<Scraped, String> {
@@ -132,12 +128,17 @@ pub fn ingest(
             (true, Some(ts)) => ts,
             _ => timestamp_ms,
         };
-        if let Lookup::Append(labels) = cache.lookup(&sample, target, external_labels)? {
-            scraped.post_relabeling += 1;
-            let limit = target.limits.sample;
-            if limit > 0 && scraped.post_relabeling > limit {
-                return Err(format!("sample_limit exceeded: more than {limit} samples"));
-            }
+        let labels = match cache.lookup(&sample, target, outgoing)? {
+            Lookup::Append(labels) => Some(labels),
+            Lookup::Unsent => None,
+            Lookup::Dropped | Lookup::Repeat => continue,
+        };
+        scraped.post_relabeling += 1;
+        let limit = target.limits.sample;
+        if limit > 0 && scraped.post_relabeling > limit {
+            return Err(format!("sample_limit exceeded: more than {limit} samples"));
+        }
+        if let Some(labels) = labels {
             out.push((labels, sample.value, timestamp));
         }
     }

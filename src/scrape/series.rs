@@ -9,7 +9,8 @@ use std::rc::Rc;
 use crate::discovery::{Limits, Target};
 use crate::model::Labels;
 use crate::parse::{self, SampleEntry};
-use crate::staging::encode::encode_labels;
+use crate::relabel;
+use crate::sender::Outgoing;
 
 #[derive(Default)]
 pub struct SeriesCache {
@@ -21,8 +22,11 @@ pub struct SeriesCache {
 }
 
 struct Cached {
-    /// Encoded labels; shared with the samples staged for this scrape.
-    labels: Rc<[u8]>,
+    /// Encoded labels, shared with the samples staged for this scrape;
+    /// `None` when metric or write relabeling dropped the series.
+    labels: Option<Rc<[u8]>>,
+    /// Metric relabeling dropped it: not counted as appended.
+    dropped: bool,
     /// The last scrape that had a sample of this series.
     seen: u64,
     /// The last successful scrape exposed it: it gets a staleness marker
@@ -34,9 +38,24 @@ struct Cached {
 #[derive(Debug, PartialEq)]
 pub enum Lookup {
     Append(Rc<[u8]>),
+    /// Kept by metric relabeling, dropped by write relabeling: it counts as
+    /// appended (`scrape_samples_post_metric_relabeling`) but is not sent.
+    Unsent,
+    /// Dropped by metric relabeling.
+    Dropped,
     /// The series already had a sample in this scrape: Prometheus keeps the
     /// first (the second is a duplicate for the same timestamp).
     Repeat,
+}
+
+impl Cached {
+    fn lookup(&self) -> Lookup {
+        match (&self.labels, self.dropped) {
+            (Some(labels), _) => Lookup::Append(labels.clone()),
+            (None, true) => Lookup::Dropped,
+            (None, false) => Lookup::Unsent,
+        }
+    }
 }
 
 impl SeriesCache {
@@ -46,28 +65,32 @@ impl SeriesCache {
         self.added = 0;
     }
 
-    /// The encoded labels of `sample`'s series.
+    /// What to do with `sample`: its series' labels are built, relabeled,
+    /// checked against the limits and encoded on the first sight only.
     pub fn lookup(
         &mut self,
         sample: &SampleEntry<'_>,
         target: &Target,
-        external: &[(String, String)],
+        outgoing: &Outgoing,
     ) -> Result<Lookup, String> {
         if let Some(cached) = self.series.get_mut(sample.series) {
             if cached.seen == self.generation {
                 return Ok(Lookup::Repeat);
             }
             cached.seen = self.generation;
-            return Ok(Lookup::Append(cached.labels.clone()));
+            return Ok(cached.lookup());
         }
-        let labels = sample_labels(sample, target)?;
-        check_limits(&labels, &target.limits)?;
-        let encoded: Rc<[u8]> =
-            encode_labels(&labels, external.iter().map(|(n, v)| (n.as_str(), v.as_str()))).into();
-        let cached = Cached { labels: encoded.clone(), seen: self.generation, exposed: false };
+        let mut labels = sample_labels(sample, target)?;
+        let kept = relabel::process(&mut labels, &target.metric_relabel) && labels.get("__name__").is_some();
+        if kept {
+            check_limits(&labels, &target.limits)?;
+        }
+        let encoded: Option<Rc<[u8]>> = if kept { outgoing.encode(&labels).map(Rc::from) } else { None };
+        let cached = Cached { labels: encoded, dropped: !kept, seen: self.generation, exposed: false };
+        let lookup = cached.lookup();
         self.series.insert(sample.series.into(), cached);
         self.added += 1;
-        Ok(Lookup::Append(encoded))
+        Ok(lookup)
     }
 
     /// Ends a successful scrape; returns the number of series it added.
@@ -81,8 +104,8 @@ impl SeriesCache {
                 c.exposed = true;
                 return true;
             }
-            if c.exposed {
-                stale.push(c.labels.clone());
+            if let (true, Some(labels)) = (c.exposed, &c.labels) {
+                stale.push(labels.clone());
             }
             false
         });
@@ -92,7 +115,7 @@ impl SeriesCache {
     /// Ends a failed scrape, or the target's last one: every series the last
     /// successful scrape exposed goes to `stale`, and all are forgotten.
     pub fn end_all(&mut self, stale: &mut Vec<Rc<[u8]>>) {
-        stale.extend(self.series.drain().filter(|(_, c)| c.exposed).map(|(_, c)| c.labels));
+        stale.extend(self.series.drain().filter(|(_, c)| c.exposed).filter_map(|(_, c)| c.labels));
     }
 
     /// Series first seen in the current scrape so far.
@@ -189,6 +212,7 @@ pub fn sample_labels(sample: &SampleEntry<'_>, target: &Target) -> Result<Labels
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
     use std::time::Duration;
 
     fn target(honor_labels: bool) -> Target {
@@ -200,6 +224,7 @@ mod tests {
             honor_labels,
             honor_timestamps: true,
             limits: Limits::default(),
+            metric_relabel: Vec::new(),
         }
     }
 
@@ -246,7 +271,7 @@ mod tests {
     fn labels_of(l: Lookup) -> Rc<[u8]> {
         match l {
             Lookup::Append(labels) => labels,
-            Lookup::Repeat => panic!("a repeat"),
+            other => panic!("not appended: {other:?}"),
         }
     }
 
@@ -257,11 +282,15 @@ mod tests {
         let s = sample("m", "m", "");
         let mut stale = Vec::new();
         cache.begin();
-        let first = labels_of(cache.lookup(&s, &t, &[]).expect("ok"));
-        assert_eq!(cache.lookup(&s, &t, &[]).expect("ok"), Lookup::Repeat, "repeat in one scrape");
+        let first = labels_of(cache.lookup(&s, &t, &Outgoing::default()).expect("ok"));
+        assert_eq!(
+            cache.lookup(&s, &t, &Outgoing::default()).expect("ok"),
+            Lookup::Repeat,
+            "repeat in one scrape"
+        );
         assert_eq!(cache.end(&mut stale), 1, "one series added");
         cache.begin();
-        let again = labels_of(cache.lookup(&s, &t, &[]).expect("ok"));
+        let again = labels_of(cache.lookup(&s, &t, &Outgoing::default()).expect("ok"));
         assert!(Rc::ptr_eq(&first, &again));
         assert_eq!(cache.end(&mut stale), 0, "nothing new");
         assert!(stale.is_empty());
@@ -304,18 +333,57 @@ mod tests {
     }
 
     #[test]
+    fn metric_relabeling_and_write_relabeling_are_cached_per_series() {
+        let rule = |regex: &str| {
+            let spec = crate::relabel::RuleSpec {
+                source_labels: Some(vec!["__name__".into()]),
+                regex: Some(regex.into()),
+                action: Some("drop".into()),
+                ..Default::default()
+            };
+            crate::relabel::Rule::new(spec).expect("rule")
+        };
+        let mut t = target(false);
+        t.metric_relabel = vec![rule("dropped_.*")];
+        let outgoing = Outgoing {
+            external_labels: vec![("cluster".into(), "c".into())],
+            write_relabel: vec![rule("unsent_.*")],
+        };
+        let mut cache = SeriesCache::default();
+        let mut stale = Vec::new();
+        for _ in 0..2 {
+            cache.begin();
+            assert_eq!(
+                cache.lookup(&sample("dropped_x", "dropped_x", ""), &t, &outgoing),
+                Ok(Lookup::Dropped)
+            );
+            assert_eq!(cache.lookup(&sample("unsent_x", "unsent_x", ""), &t, &outgoing), Ok(Lookup::Unsent));
+            let kept = labels_of(cache.lookup(&sample("kept", "kept", ""), &t, &outgoing).expect("ok"));
+            let decoded = crate::staging::encode::TimeSeries::decode(&kept[..]).expect("labels");
+            assert!(
+                decoded.labels.iter().any(|l| l.name == "cluster" && l.value == "c"),
+                "external label added"
+            );
+            cache.end(&mut stale);
+        }
+        cache.begin();
+        cache.end(&mut stale);
+        assert_eq!(stale.len(), 1, "only the series that was sent gets a staleness marker");
+    }
+
+    #[test]
     fn a_failed_scrape_makes_every_exposed_series_stale() {
         let mut cache = SeriesCache::default();
         let t = target(false);
         let (a, b) = (sample("a", "a", ""), sample("b", "b", ""));
         let mut stale = Vec::new();
         cache.begin();
-        cache.lookup(&a, &t, &[]).expect("ok");
+        cache.lookup(&a, &t, &Outgoing::default()).expect("ok");
         cache.end(&mut stale);
         // The failing scrape had looked up `a` and a new `b` before its error.
         cache.begin();
-        cache.lookup(&a, &t, &[]).expect("ok");
-        cache.lookup(&b, &t, &[]).expect("ok");
+        cache.lookup(&a, &t, &Outgoing::default()).expect("ok");
+        cache.lookup(&b, &t, &Outgoing::default()).expect("ok");
         cache.end_all(&mut stale);
         assert_eq!(stale.len(), 1, "only a, which the last good scrape exposed");
         assert!(cache.is_empty());

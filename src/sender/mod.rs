@@ -10,6 +10,7 @@ pub mod http;
 pub mod outcome;
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -18,8 +19,9 @@ use smol::Timer;
 
 use crate::buffer::Buffer;
 use crate::config::{BufferConfig, QueueConfig, RemoteWrite};
-use crate::model::{DropReason, SealedBlock};
+use crate::model::{DropReason, Labels, SealedBlock};
 use crate::offload::Offload;
+use crate::relabel::{self, Rule};
 use crate::staging::Staging;
 use crate::staging::encode::{self, Part};
 use crate::telemetry::QueueMetrics;
@@ -27,8 +29,31 @@ use crate::telemetry::metrics::add;
 use backoff::Backoff;
 use outcome::Outcome;
 
+/// How a series leaves for one queue (Prometheus's order): external labels
+/// added where the series lacks them, then `write_relabel_configs`, then
+/// encoded. Applied once per series, on a series-cache miss.
+#[derive(Clone, Debug, Default)]
+pub struct Outgoing {
+    pub external_labels: Vec<(String, String)>,
+    pub write_relabel: Vec<Rule>,
+}
+
+impl Outgoing {
+    /// The encoded labels, or `None` when write relabeling drops the series.
+    pub fn encode(&self, labels: &Labels) -> Option<Vec<u8>> {
+        let mut all = labels.clone();
+        for (name, value) in &self.external_labels {
+            if all.get(name).is_none() {
+                all.set(name.clone(), value.clone());
+            }
+        }
+        relabel::process(&mut all, &self.write_relabel).then(|| encode::encode_labels(&all, []))
+    }
+}
+
 pub struct Queue {
     pub name: String,
+    pub outgoing: Outgoing,
     config: QueueConfig,
     max_age: Duration,
     sync_interval: Duration,
@@ -44,11 +69,20 @@ pub struct Queue {
 
 impl Queue {
     /// A queue over `buffer`, already opened (and so recovered) by the caller.
-    pub fn new(rw: &RemoteWrite, buffer_config: &BufferConfig, buffer: Buffer) -> Self {
+    pub fn new(
+        rw: &RemoteWrite,
+        external_labels: &BTreeMap<String, String>,
+        buffer_config: &BufferConfig,
+        buffer: Buffer,
+    ) -> Self {
         let q = &rw.queue_config;
         let first_seq = buffer.next_seq();
         let queue = Queue {
             name: rw.name.clone(),
+            outgoing: Outgoing {
+                external_labels: external_labels.iter().map(|(n, v)| (n.clone(), v.clone())).collect(),
+                write_relabel: rw.write_relabel_configs.clone(),
+            },
             config: q.clone(),
             max_age: buffer_config.max_age,
             sync_interval: buffer_config.sync_interval,
