@@ -1,23 +1,24 @@
 //! outpost: a Prometheus agent for edge devices.
 //!
 //! ```text
-//!  discovery ──► scrape loops ──► parse ──► relabel ──► staging ──► ring ──► sender ──► receiver
-//!  (static)      (one task per    (text              (batch,      (memory)  (ureq, retry,
-//!                 target, on one   0.0.4)             encode,                backoff)
-//!                 smol executor)                      snappy)
+//!  discovery ──► scrape loops ──► parse ──► relabel ──► staging ──► buffer ──────► sender ──► receiver
+//!  (static,      (one task per    (text     (target,   (batch,      (memory ring,   (ureq, retry,
+//!   relabeled)    target, on one   0.0.4)    metric,    encode,      spills to a     backoff, 413
+//!                 smol executor)             write)     snappy)      segment log)    split, pacing)
 //! ```
 //!
 //! # Layout
 //! - [`agent`]: the main loop; builds the stages and runs them on one `LocalExecutor`.
 //! - [`config`]: the TOML schema, durations, sizes, validation with `file:line:col`.
-//! - [`model`]: sorted label sets and sealed blocks.
-//! - [`discovery`]: targets from `static_configs`.
-//! - [`scrape`]: one loop per target; fetch off the executor thread; `up` and `scrape_*`.
+//! - [`model`]: sorted label sets, sealed blocks, drop reasons.
+//! - [`discovery`]: targets from `static_configs`, populated and relabeled as Prometheus does.
+//! - [`scrape`]: one loop per target; fetch off the executor thread; the per-series cache;
+//!   staleness markers; `up` and `scrape_*`.
 //! - [`parse`]: the text exposition format 0.0.4, a pure iterator over borrowed entries.
 //! - [`relabel`]: Prometheus's relabel rules, compiled at load, applied to a label set [pure].
 //! - [`staging`]: samples into batches, encoded as remote-write requests, snappy-compressed.
-//! - [`buffer`]: the ring of sealed blocks under a byte budget.
-//! - [`sender`]: posts blocks in order; classifies answers; jittered backoff.
+//! - [`buffer`]: the memory ring and the on-disk segment log; spill, recovery, replay.
+//! - [`sender`]: one queue per receiver; posts blocks in order; classifies answers; backoff.
 //! - [`offload`]: bounded blocking work off the executor thread.
 //! - [`telemetry`]: self-metrics, served on `listen`.
 //! - [`systemd`]: sd_notify READY / WATCHDOG / STOPPING.
