@@ -4,10 +4,71 @@
 //! that borrow from it; nothing is allocated per sample. Every line is fully
 //! validated before it is yielded, so a malformed body fails the scrape
 //! (SPEC, "Bad input gets a clear error") even if no caller looks at its labels.
+//! Both formats yield the same [`Entry`] type; [`parser`] picks one at runtime.
+#[cfg(any(test, fuzzing))]
+pub mod fuzz_check;
+pub mod openmetrics;
 pub mod text;
 
 use std::borrow::Cow;
 use std::fmt;
+
+use openmetrics::OpenMetricsParser;
+use text::TextParser;
+
+/// The `Accept` header that offers both formats, OpenMetrics first (Prometheus 2's `scrapeAcceptHeader`).
+pub const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// The exposition format of a scrape body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text 0.0.4, [`text`].
+    Text,
+    /// OpenMetrics 1.0 text, [`openmetrics`].
+    OpenMetrics,
+}
+
+impl Format {
+    /// `application/openmetrics-text` (any version or parameters, any case) is
+    /// OpenMetrics; anything else, a missing header included, is text 0.0.4,
+    /// as in Prometheus 2 (Prometheus 3 errs unless `fallback_scrape_protocol` is set).
+    pub fn from_content_type(content_type: &str) -> Self {
+        let media_type = content_type.split(';').next().unwrap_or_default().trim();
+        if media_type.eq_ignore_ascii_case("application/openmetrics-text") {
+            Self::OpenMetrics
+        } else {
+            Self::Text
+        }
+    }
+}
+
+/// A parser for `body` in `format`.
+pub fn parser(format: Format, body: &str) -> Parser<'_> {
+    match format {
+        Format::Text => Parser::Text(TextParser::new(body)),
+        Format::OpenMetrics => Parser::OpenMetrics(OpenMetricsParser::new(body)),
+    }
+}
+
+/// Either parser, chosen at runtime: one `match` per entry, no boxing.
+#[derive(Clone, Debug)]
+pub enum Parser<'a> {
+    Text(TextParser<'a>),
+    OpenMetrics(OpenMetricsParser<'a>),
+}
+
+impl<'a> Iterator for Parser<'a> {
+    type Item = Result<Entry<'a>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Self::Text(p) => p.next(),
+            Self::OpenMetrics(p) => p.next(),
+        }
+    }
+}
+
+impl std::iter::FusedIterator for Parser<'_> {}
 
 /// The kind declared by a `# TYPE` line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,7 +77,12 @@ pub enum MetricType {
     Gauge,
     Histogram,
     Summary,
+    /// `untyped` in text 0.0.4, `unknown` in OpenMetrics: both are Prometheus' `MetricTypeUnknown`.
     Untyped,
+    /// OpenMetrics only, like the two below.
+    GaugeHistogram,
+    Info,
+    Stateset,
 }
 
 /// One non-blank line of an exposition body.
@@ -32,7 +98,12 @@ pub enum Entry<'a> {
         name: &'a str,
         kind: MetricType,
     },
-    /// Any other line starting with `#`.
+    /// `# UNIT name unit` (OpenMetrics); `unit` may be empty, else `name` ends in `_unit`.
+    Unit {
+        name: &'a str,
+        unit: &'a str,
+    },
+    /// Any other line starting with `#` (text 0.0.4 only: OpenMetrics has no comments).
     Comment,
     Sample(SampleEntry<'a>),
 }
@@ -89,6 +160,23 @@ pub enum ParseErrorKind {
     TrailingGarbage,
     /// A `# TYPE` line names no known type.
     InvalidType,
+    /// OpenMetrics: a `# TYPE` line names no OpenMetrics type.
+    InvalidOpenMetricsType,
+    /// OpenMetrics: a `# UNIT` is neither empty nor a `_`-separated suffix of the metric name.
+    UnitMismatch,
+    /// OpenMetrics: a `#` line that is not `# HELP`, `# TYPE`, `# UNIT` or `# EOF`.
+    InvalidComment,
+    /// OpenMetrics: an empty line.
+    EmptyLine,
+    /// OpenMetrics: tokens are not separated by exactly one space, or whitespace
+    /// starts or ends a line or appears inside braces.
+    InvalidWhitespace,
+    /// OpenMetrics: a `#` after a sample's value is not followed by ` {`.
+    InvalidExemplar,
+    /// OpenMetrics: the body does not end with a `# EOF` line (it may be truncated).
+    MissingEof,
+    /// OpenMetrics: something follows `# EOF`.
+    DataAfterEof,
 }
 
 impl fmt::Display for ParseError {
@@ -117,6 +205,16 @@ impl fmt::Display for ParseErrorKind {
             Self::InvalidType => {
                 f.write_str("invalid metric type (counter, gauge, histogram, summary, untyped)")
             }
+            Self::InvalidOpenMetricsType => f.write_str(
+                "invalid metric type (counter, gauge, histogram, gaugehistogram, summary, info, stateset, unknown)",
+            ),
+            Self::UnitMismatch => f.write_str("unit is not a suffix of the metric name"),
+            Self::InvalidComment => f.write_str("a '#' line must be # HELP, # TYPE, # UNIT or # EOF"),
+            Self::EmptyLine => f.write_str("empty line"),
+            Self::InvalidWhitespace => f.write_str("expected exactly one space between tokens, none elsewhere"),
+            Self::InvalidExemplar => f.write_str("expected ' {' after '#' to start an exemplar"),
+            Self::MissingEof => f.write_str("data does not end with # EOF"),
+            Self::DataAfterEof => f.write_str("unexpected data after # EOF"),
         }
     }
 }

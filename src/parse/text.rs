@@ -182,7 +182,7 @@ fn label_block_end(b: &[u8], pos: usize) -> Result<usize, ParseErrorKind> {
 /// exponent, `NaN`, `[+-]Inf`/`Infinity` in any case. Rust's parser also
 /// accepts a signed NaN and turns an overflowing literal into infinity where
 /// Go returns `ErrRange`; both are rejected here.
-fn parse_value(token: &str) -> Result<f64, ParseErrorKind> {
+pub(super) fn parse_value(token: &str) -> Result<f64, ParseErrorKind> {
     let invalid = || ParseErrorKind::InvalidValue(excerpt(token));
     let value = token.parse::<f64>().map_err(|_| invalid())?;
     let unsigned = token.strip_prefix(['+', '-']);
@@ -212,7 +212,7 @@ fn excerpt(token: &str) -> String {
 }
 
 /// The end of the `[a-zA-Z_:][a-zA-Z0-9_:]*` run starting at `pos` (`pos` if none).
-fn metric_name_end(b: &[u8], pos: usize) -> usize {
+pub(super) fn metric_name_end(b: &[u8], pos: usize) -> usize {
     match b.get(pos) {
         Some(c) if c.is_ascii_digit() => pos,
         _ => skip(b, pos, METRIC),
