@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use outpost::discovery::{Limits, Target};
 use outpost::model::Labels;
+use outpost::parse::Format;
 use outpost::relabel::{Rule, RuleSpec};
 use outpost::scrape::ingest;
 use outpost::scrape::series::SeriesCache;
@@ -93,7 +94,7 @@ fn main() {
     let mut stale = Vec::new();
     let mut scrape = |cache: &mut SeriesCache, ts: i64| -> usize {
         staged.clear();
-        let n = ingest(PAGE.as_bytes(), &target, cache, &outgoing, ts, &mut staged)
+        let n = ingest(PAGE.as_bytes(), Format::Text, &target, cache, &outgoing, ts, &mut staged)
             .expect("fixture parses")
             .samples;
         cache.end(&mut stale);

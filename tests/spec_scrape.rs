@@ -177,3 +177,41 @@ replacement = "from_$1"
         .collect();
     assert_eq!(post[0], 2.0, "a and c count as appended; b does not");
 }
+
+#[test]
+fn openmetrics_is_negotiated_and_parsed_with_timestamps_in_seconds() {
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    let page =
+        "# TYPE requests counter\nrequests_total 7 1700000000.123\nrequests_created 1699999999.5\n# EOF\n";
+    let target = FakeTarget::raw(Box::new(move |_| {
+        let ct = "application/openmetrics-text; version=1.0.0; charset=utf-8".to_owned();
+        (vec![("Content-Type", ct)], page.as_bytes().to_vec())
+    }));
+    let _outpost = start_outpost(&config(&receiver, &target));
+    wait_for(&receiver, "requests_total", |r| !samples_of(r, "requests_total").is_empty());
+    let (ts, bits) = samples_of(&receiver, "requests_total")[0];
+    assert_eq!((ts, f64::from_bits(bits)), (1_700_000_000_123, 7.0), "seconds become milliseconds");
+    assert!(
+        !samples_of(&receiver, "requests_created").is_empty(),
+        "_created is a series, as in Prometheus 2"
+    );
+    let accept = target.accept.lock().expect("lock").clone().unwrap_or_default();
+    assert!(
+        accept.starts_with("application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.5,"),
+        "OpenMetrics asked for first: {accept}"
+    );
+    assert!(accept.contains("text/plain;version=0.0.4"), "text 0.0.4 as the fallback: {accept}");
+}
+
+#[test]
+fn openmetrics_without_eof_fails_the_scrape() {
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    let target = FakeTarget::raw(Box::new(|_| {
+        let ct = "application/openmetrics-text; version=1.0.0".to_owned();
+        (vec![("Content-Type", ct)], b"a 1\n".to_vec())
+    }));
+    let _outpost = start_outpost(&config(&receiver, &target));
+    wait_for(&receiver, "up", |r| samples_of(r, "up").len() >= 2);
+    assert!(samples_of(&receiver, "up").iter().all(|(_, b)| f64::from_bits(*b) == 0.0), "up 0 without # EOF");
+    assert!(samples_of(&receiver, "a").is_empty(), "nothing of the failed scrape is kept");
+}

@@ -16,8 +16,12 @@ use std::fmt;
 use openmetrics::OpenMetricsParser;
 use text::TextParser;
 
-/// The `Accept` header that offers both formats, OpenMetrics first (Prometheus 2's `scrapeAcceptHeader`).
-pub const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+/// The `Accept` header of a scrape, built as Prometheus builds it from its
+/// scrape protocols (weights falling from 0.5): OpenMetrics 1.0 preferred,
+/// with underscore escaping asked for (names stay legacy names), text 0.0.4
+/// as the fallback.
+pub const ACCEPT: &str = "application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.5,\
+application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
 
 /// The exposition format of a scrape body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,12 +1,13 @@
 //! The scrape's HTTP GET through ureq: blocking, run through `Offload`.
+//! Content negotiation: OpenMetrics 1.0 preferred, text 0.0.4 accepted; the
+//! answer's `Content-Type` picks the parser.
 //! The body lands in a buffer the loop hands over and gets back, so a steady
 //! target costs no allocation per scrape.
 
 use std::io::Read;
-use std::time::Duration;
 
-/// Text format 0.0.4, as Prometheus asks for it when OpenMetrics is off.
-const ACCEPT: &str = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
+use crate::parse::{self, Format};
+use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum FetchError {
@@ -36,11 +37,11 @@ pub fn fetch(
     timeout: Duration,
     body_size_limit: u64,
     body: &mut Vec<u8>,
-) -> Result<(), FetchError> {
+) -> Result<Format, FetchError> {
     body.clear();
     let mut response = agent
         .get(url)
-        .header("Accept", ACCEPT)
+        .header("Accept", parse::ACCEPT)
         .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", timeout.as_secs_f64()))
         .config()
         .timeout_global(Some(timeout))
@@ -51,11 +52,13 @@ pub fn fetch(
     if status != 200 {
         return Err(FetchError::Status(status));
     }
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let format = Format::from_content_type(content_type);
     let limit = if body_size_limit == 0 { u64::MAX } else { body_size_limit };
     let mut reader = response.body_mut().as_reader().take(limit.saturating_add(1));
     reader.read_to_end(body).map_err(|e| FetchError::Body(e.to_string()))?;
     if body.len() as u64 > limit {
         return Err(FetchError::BodySizeLimit(limit));
     }
-    Ok(())
+    Ok(format)
 }

@@ -19,8 +19,7 @@ use smol::Timer;
 use crate::discovery::Target;
 use crate::model::Labels;
 use crate::offload::Offload;
-use crate::parse::Entry;
-use crate::parse::text::TextParser;
+use crate::parse::{self, Entry, Format};
 use crate::sender::{Outgoing, Queue};
 use report::{ScrapeReport, Scraped};
 use series::{Lookup, SeriesCache};
@@ -59,9 +58,9 @@ pub async fn run(target: Target, cx: &Context<'_>) {
             })
             .await;
         body = returned;
-        let result = fetched
-            .map_err(|e| e.to_string())
-            .and_then(|()| ingest(&body, &target, &mut cache, &cx.queue.outgoing, timestamp_ms, &mut staged));
+        let result = fetched.map_err(|e| e.to_string()).and_then(|format| {
+            ingest(&body, format, &target, &mut cache, &cx.queue.outgoing, timestamp_ms, &mut staged)
+        });
         let now = Instant::now();
         let report = match result {
             Ok(scraped) => {
@@ -112,6 +111,7 @@ pub async fn run(target: Target, cx: &Context<'_>) {
 /// hold part of the scrape, which is discarded).
 pub fn ingest(
     body: &[u8],
+    format: Format,
     target: &Target,
     cache: &mut SeriesCache,
     outgoing: &Outgoing,
@@ -121,7 +121,7 @@ pub fn ingest(
     let text = std::str::from_utf8(body).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
     cache.begin();
     let mut scraped = Scraped::default();
-    for entry in TextParser::new(text) {
+    for entry in parse::parser(format, text) {
         let Entry::Sample(sample) = entry.map_err(|e| e.to_string())? else { continue };
         scraped.samples += 1;
         let timestamp = match (target.honor_timestamps, sample.timestamp_ms) {

@@ -86,6 +86,8 @@ pub struct FakeTarget {
     pub port: u16,
     /// Scrapes served so far.
     pub served: Arc<std::sync::atomic::AtomicU64>,
+    /// The `Accept` header of the last scrape.
+    pub accept: Arc<Mutex<Option<String>>>,
     switches: Switches,
     thread: Option<JoinHandle<()>>,
 }
@@ -105,12 +107,19 @@ impl FakeTarget {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake target");
         let port = listener.local_addr().expect("addr").port();
         let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let accept = Arc::new(Mutex::new(None));
         let switches = Switches::default();
         let thread = {
-            let (switches, served) = (switches.clone(), served.clone());
+            let (switches, served, last_accept) = (switches.clone(), served.clone(), accept.clone());
             let script: Script = Box::new(|_, _| (200, Vec::new()));
             std::thread::spawn(move || {
-                let handle = move |_: &Script, _: &Mutex<Vec<Received>>, _, _, stream: &mut TcpStream| {
+                let handle = move |_: &Script,
+                                   _: &Mutex<Vec<Received>>,
+                                   headers: Vec<(String, String)>,
+                                   _,
+                                   stream: &mut TcpStream| {
+                    let value = headers.into_iter().find(|(k, _)| k == "accept").map(|(_, v)| v);
+                    *last_accept.lock().expect("lock") = value;
                     let (headers, body) = page(served.load(Ordering::SeqCst));
                     respond_bytes(stream, 200, &headers, &body)?;
                     served.fetch_add(1, Ordering::SeqCst);
@@ -119,7 +128,7 @@ impl FakeTarget {
                 serve(listener, script, Arc::new(Mutex::new(Vec::new())), switches, handle)
             })
         };
-        FakeTarget { port, served, switches, thread: Some(thread) }
+        FakeTarget { port, served, accept, switches, thread: Some(thread) }
     }
 
     pub fn address(&self) -> String {
