@@ -175,7 +175,7 @@ fn two_hour_outage_on_virtual_time() {
     let mut buffer = Buffer::open(&cfg, &dir.0);
     let mut staging = Staging::new(500, Duration::from_secs(5), buffer.next_seq());
     let labels =
-        crate::staging::encode::encode_labels(&crate::model::Labels::from_pairs([("__name__", "m")]), []);
+        crate::staging::encode::encode_labels(&crate::model::Labels::from_pairs([("__name__", "m")]));
     let start = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let (down, up) = (Duration::from_secs(600), Duration::from_secs(7800));
     let (mut delivered, mut too_old_blocks, mut pushed) = (Vec::new(), 0u64, 0u64);

@@ -7,16 +7,15 @@
 /// NaN they read to Prometheus's ordinary NaN, `0x7ff8000000000001`).
 pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
 
-/// Whether `value` is a staleness marker.
-pub fn is_stale(value: f64) -> bool {
-    value.to_bits() == STALE_NAN.to_bits()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parse::Entry;
     use crate::parse::text::TextParser;
+
+    fn is_stale(value: f64) -> bool {
+        value.to_bits() == STALE_NAN.to_bits()
+    }
 
     #[test]
     fn scraped_nan_is_never_a_staleness_marker() {

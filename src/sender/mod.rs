@@ -47,7 +47,7 @@ impl Outgoing {
                 all.set(name.clone(), value.clone());
             }
         }
-        relabel::process(&mut all, &self.write_relabel).then(|| encode::encode_labels(&all, []))
+        relabel::process(&mut all, &self.write_relabel).then(|| encode::encode_labels(&all))
     }
 }
 
@@ -339,4 +339,41 @@ struct Outage {
     retries: u64,
     /// `Buffer::spilled_blocks` when it began.
     spilled_before: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relabel::RuleSpec;
+    use prost::Message;
+
+    #[test]
+    fn outgoing_adds_external_labels_where_absent_then_write_relabels() {
+        let drop_edge = Rule::new(RuleSpec {
+            source_labels: Some(vec!["cluster".into()]),
+            regex: Some("edge".into()),
+            action: Some("drop".into()),
+            ..Default::default()
+        })
+        .expect("rule");
+        let outgoing = Outgoing {
+            external_labels: vec![("cluster".into(), "edge".into()), ("region".into(), "eu".into())],
+            write_relabel: vec![drop_edge],
+        };
+        assert_eq!(
+            outgoing.encode(&Labels::from_pairs([("__name__", "up")])),
+            None,
+            "relabeled after external labels"
+        );
+        let own =
+            outgoing.encode(&Labels::from_pairs([("__name__", "x"), ("cluster", "mine")])).expect("kept");
+        let decoded = encode::TimeSeries::decode(&own[..]).expect("labels");
+        let pairs: Vec<(&str, &str)> =
+            decoded.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+        assert_eq!(
+            pairs,
+            [("__name__", "x"), ("cluster", "mine"), ("region", "eu")],
+            "the series' own label wins"
+        );
+    }
 }

@@ -63,7 +63,7 @@ mod tests {
 
     #[test]
     fn sealed_block_is_snappy_of_the_write_request() {
-        let labels = encode_labels(&Labels::from_pairs([("__name__", "up")]), []);
+        let labels = encode_labels(&Labels::from_pairs([("__name__", "up")]));
         let mut batch = Batch::default();
         batch.push(&labels, 1.0, 20);
         batch.push(&labels, 0.0, 10);

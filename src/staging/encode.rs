@@ -43,18 +43,11 @@ pub struct Sample {
     pub timestamp: i64,
 }
 
-/// Encodes a series' labels as the `labels` field of a `TimeSeries`.
-/// `external` labels are added where the series has no label of that name
-/// (Prometheus: series labels take precedence over external labels).
-pub fn encode_labels<'a>(series: &Labels, external: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
-    let mut all = series.clone();
-    for (name, value) in external {
-        if all.get(name).is_none() {
-            all.set(name.to_owned(), value.to_owned());
-        }
-    }
+/// Encodes a series' final labels (external labels and write relabeling
+/// already applied: `sender::Outgoing`) as the `labels` field of a `TimeSeries`.
+pub fn encode_labels(labels: &Labels) -> Vec<u8> {
     let ts = TimeSeries {
-        labels: all.iter().map(|l| Label { name: l.name.clone(), value: l.value.clone() }).collect(),
+        labels: labels.iter().map(|l| Label { name: l.name.clone(), value: l.value.clone() }).collect(),
         samples: Vec::new(),
     };
     ts.encode_to_vec()
@@ -118,13 +111,14 @@ mod tests {
 
     #[test]
     fn matches_prost_encoding_of_write_request() {
-        let a = Labels::from_pairs([("__name__", "up"), ("job", "node")]);
-        let b = Labels::from_pairs([("__name__", "x"), ("cluster", "mine"), ("z", "é\"\n")]);
-        let external = [("cluster", "edge"), ("region", "eu")];
+        let a =
+            Labels::from_pairs([("__name__", "up"), ("job", "node"), ("cluster", "edge"), ("region", "eu")]);
+        let b =
+            Labels::from_pairs([("__name__", "x"), ("cluster", "mine"), ("z", "é\"\n"), ("region", "eu")]);
         let mut buf = Vec::new();
-        append_series(&mut buf, &encode_labels(&a, external), 1.0, 1000);
-        append_series(&mut buf, &encode_labels(&b, external), f64::NAN, -5);
-        append_series(&mut buf, &encode_labels(&a, external), 2.5, i64::MAX);
+        append_series(&mut buf, &encode_labels(&a), 1.0, 1000);
+        append_series(&mut buf, &encode_labels(&b), f64::NAN, -5);
+        append_series(&mut buf, &encode_labels(&a), 2.5, i64::MAX);
 
         let label = |n: &str, v: &str| Label { name: n.into(), value: v.into() };
         let a_labels = vec![
@@ -151,7 +145,8 @@ mod tests {
         };
         assert_eq!(buf, want.encode_to_vec());
         let back = WriteRequest::decode(&buf[..]).expect("decodes");
-        assert_eq!(back.timeseries[1].labels[1].value, "mine", "series label beats external label");
+        assert_eq!(back.encode_to_vec(), buf, "round trip (NaN compares unequal, so bytes are compared)");
+        assert_eq!(back.timeseries[1].labels, want.timeseries[1].labels);
     }
 
     #[test]
@@ -159,7 +154,7 @@ mod tests {
         let long = "v".repeat(300);
         let l = Labels::from_pairs([("__name__", "m"), ("a", long.as_str())]);
         let mut buf = Vec::new();
-        append_series(&mut buf, &encode_labels(&l, []), 0.0, 0);
+        append_series(&mut buf, &encode_labels(&l), 0.0, 0);
         let back = WriteRequest::decode(&buf[..]).expect("decodes");
         assert_eq!(back.timeseries[0].labels[1].value, long);
     }
@@ -169,7 +164,7 @@ mod tests {
         let mut buf = Vec::new();
         for i in 0..5 {
             let l = Labels::from_pairs([("__name__", "m"), ("i", i.to_string().as_str())]);
-            append_series(&mut buf, &encode_labels(&l, []), f64::from(i), i64::from(i));
+            append_series(&mut buf, &encode_labels(&l), f64::from(i), i64::from(i));
         }
         let payload = snap::raw::Encoder::new().compress_vec(&buf).expect("compress");
         let (a, b) = split(&payload).expect("five series split");
