@@ -2,6 +2,7 @@
 //! values and never count), and the small HTTP responder that serves them.
 
 pub mod metrics;
+pub mod process;
 pub mod serve;
 
 pub use metrics::{QueueMetrics, Telemetry};
