@@ -48,7 +48,7 @@ fn cpu_seconds(stat: &str) -> Option<f64> {
     Some((utime + stime) as f64 / USER_HZ)
 }
 
-/// A `kB` line of `/proc/self/status`, e.g. `VmRSS:	    1234 kB`.
+/// A `kB` line of `/proc/self/status`, e.g. `VmRSS:<tab>1234 kB`.
 fn status_kib(status: &str, key: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with(key))?;
     let mut words = line[key.len()..].split_ascii_whitespace();
