@@ -2,8 +2,9 @@
 //! (`$JOURNAL_STREAM` set) lines carry a `<N>` priority prefix instead of a
 //! timestamp, since journald adds its own.
 
+use std::cell::Cell;
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
@@ -56,6 +57,41 @@ impl Log for Stderr {
     fn flush(&self) {}
 }
 
+/// Lets a message that can repeat (a refused block, a drop) through at most
+/// once per `every`; the ones held back in between are counted and the count
+/// goes with the next one let through, so the log says how many were missed.
+pub struct Throttle {
+    every: Duration,
+    last: Cell<Option<Instant>>,
+    held: Cell<u64>,
+}
+
+impl Throttle {
+    pub const fn new(every: Duration) -> Self {
+        Throttle { every, last: Cell::new(None), held: Cell::new(0) }
+    }
+
+    /// `Some(held)` when the message is to be logged now, `held` being how
+    /// many were held back since the last one; `None` to hold this one.
+    pub fn pass(&self, now: Instant) -> Option<u64> {
+        if self.last.get().is_some_and(|last| now.saturating_duration_since(last) < self.every) {
+            self.held.set(self.held.get() + 1);
+            return None;
+        }
+        self.last.set(Some(now));
+        Some(self.held.replace(0))
+    }
+}
+
+/// " (N similar messages held back)", or nothing when none were.
+pub fn held_back(held: u64) -> String {
+    match held {
+        0 => String::new(),
+        1 => " (1 similar message held back)".into(),
+        n => format!(" ({n} similar messages held back)"),
+    }
+}
+
 /// `2026-11-22T05:00:00.123Z`, from days since the epoch to the civil date
 /// (H. Hinnant's `civil_from_days`).
 fn utc(t: SystemTime) -> String {
@@ -83,7 +119,6 @@ fn utc(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn utc_dates() {
@@ -91,5 +126,21 @@ mod tests {
         assert_eq!(at(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(at(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(at(1_795_323_723_456), "2026-11-22T05:02:03.456Z");
+    }
+
+    #[test]
+    fn throttle_holds_repeats_within_the_interval_and_counts_them() {
+        let t = Throttle::new(Duration::from_secs(10));
+        let start = Instant::now();
+        let at = |s| start + Duration::from_secs(s);
+        assert_eq!(t.pass(at(0)), Some(0), "the first one goes through");
+        assert_eq!(t.pass(at(1)), None);
+        assert_eq!(t.pass(at(9)), None);
+        assert_eq!(t.pass(at(10)), Some(2), "the next after the interval, with the count");
+        assert_eq!(t.pass(at(15)), None);
+        assert_eq!(t.pass(at(40)), Some(1));
+        assert_eq!(t.pass(at(60)), Some(0));
+        assert_eq!(held_back(0), "");
+        assert_eq!(held_back(3), " (3 similar messages held back)");
     }
 }

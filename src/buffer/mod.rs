@@ -17,8 +17,10 @@ pub mod segment;
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::config::{BufferConfig, Persist};
+use crate::log::{Throttle, held_back};
 use crate::model::{DropReason, SealedBlock};
 use disk::{Disk, Location};
 use ring::Ring;
@@ -50,6 +52,8 @@ pub struct Buffer {
     losses: Vec<Loss>,
     spilled: u64,
     replayed: u64,
+    /// A full or failing disk fails every append; logged at most every 10 s.
+    append_errors: Throttle,
 }
 
 impl Buffer {
@@ -68,6 +72,7 @@ impl Buffer {
             losses: Vec::new(),
             spilled: 0,
             replayed: 0,
+            append_errors: Throttle::new(Duration::from_secs(10)),
         }
     }
 
@@ -275,7 +280,15 @@ impl Buffer {
                 self.forget_deleted(&appended.dropped);
             }
             Err(e) => {
-                log::error!("buffer: {}; block {} ({} samples) dropped", e.error, block.seq, block.samples);
+                if let Some(held) = self.append_errors.pass(Instant::now()) {
+                    log::error!(
+                        "buffer: {}; block {} ({} samples) dropped{}",
+                        e.error,
+                        block.seq,
+                        block.samples,
+                        held_back(held)
+                    );
+                }
                 self.forget_deleted(&e.dropped);
                 self.lose(DropReason::DiskFull, 1, u64::from(block.samples));
             }

@@ -19,6 +19,7 @@ use smol::Timer;
 
 use crate::buffer::Buffer;
 use crate::config::{BufferConfig, QueueConfig, RemoteWrite};
+use crate::log::{Throttle, held_back};
 use crate::model::{DropReason, Labels, SealedBlock};
 use crate::offload::Offload;
 use crate::relabel::{self, Rule};
@@ -65,7 +66,14 @@ pub struct Queue {
     /// Rung when the open batch gets its first sample (its deadline starts).
     opened: Event,
     pub metrics: Rc<QueueMetrics>,
+    /// Per-block error lines (drops, refusals) repeat at the batch rate; at
+    /// most one of each per `LOG_EVERY` (the metrics count every one).
+    loss_log: Throttle,
+    refusal_log: Throttle,
 }
+
+/// How often a repeating per-block error is logged at most.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl Queue {
     /// A queue over `buffer`, already opened (and so recovered) by the caller.
@@ -92,6 +100,8 @@ impl Queue {
             sealed: Event::new(),
             opened: Event::new(),
             metrics: Rc::new(QueueMetrics::new(&rw.name, &rw.url)),
+            loss_log: Throttle::new(LOG_EVERY),
+            refusal_log: Throttle::new(LOG_EVERY),
         };
         queue.account();
         queue
@@ -149,13 +159,16 @@ impl Queue {
         let mut buffer = self.buffer.borrow_mut();
         for loss in buffer.take_losses() {
             m.dropped(loss.reason, loss.samples);
-            log::warn!(
-                "remote_write {}: dropped {} blocks ({} samples): {}",
-                self.name,
-                loss.blocks,
-                loss.samples,
-                loss.reason.describe()
-            );
+            if let Some(held) = self.loss_log.pass(Instant::now()) {
+                log::warn!(
+                    "remote_write {}: dropped {} blocks ({} samples): {}{}",
+                    self.name,
+                    loss.blocks,
+                    loss.samples,
+                    loss.reason.describe(),
+                    held_back(held)
+                );
+            }
         }
         m.buffer_memory_bytes.set(buffer.memory_bytes() as u64);
         m.buffer_disk_bytes.set(buffer.disk_bytes());
@@ -278,12 +291,15 @@ impl Queue {
                             Err(e) => {
                                 m.dropped(DropReason::TooLarge, u64::from(part.samples));
                                 add(&m.samples_failed_total, u64::from(part.samples));
-                                log::error!(
-                                    "remote_write {}: 413 for {} samples of block {} that cannot be split ({e:?}), dropped",
-                                    self.name,
-                                    part.samples,
-                                    block.seq
-                                );
+                                if let Some(held) = self.refusal_log.pass(Instant::now()) {
+                                    log::error!(
+                                        "remote_write {}: 413 for {} samples of block {} that cannot be split ({e:?}), dropped{}",
+                                        self.name,
+                                        part.samples,
+                                        block.seq,
+                                        held_back(held)
+                                    );
+                                }
                             }
                         }
                     }
@@ -291,13 +307,16 @@ impl Queue {
                         parts.pop();
                         add(&m.samples_failed_total, u64::from(part.samples));
                         m.dropped(DropReason::Rejected, u64::from(part.samples));
-                        log::error!(
-                            "remote_write {}: receiver rejected block {} ({} samples) with HTTP {status}, dropped: {}",
-                            self.name,
-                            block.seq,
-                            part.samples,
-                            message.trim()
-                        );
+                        if let Some(held) = self.refusal_log.pass(Instant::now()) {
+                            log::error!(
+                                "remote_write {}: receiver rejected block {} ({} samples) with HTTP {status}, dropped: {}{}",
+                                self.name,
+                                block.seq,
+                                part.samples,
+                                message.trim(),
+                                held_back(held)
+                            );
+                        }
                     }
                 }
             }
