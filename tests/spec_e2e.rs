@@ -255,3 +255,52 @@ targets = ["127.0.0.1:{node}"]
     }
     drop(outpost);
 }
+
+/// SPEC, Self-metrics: outpost's own /metrics, scraped by a job of its own, is pushed
+/// with everything else and queryable at the real Prometheus under job="outpost": the
+/// remote-write counters and the process metrics read from /proc.
+#[test]
+fn self_metrics_reach_prometheus_under_job_outpost() {
+    let receiver = start_prometheus();
+    let listen = support::free_port();
+    let mut outpost = start_outpost(&format!(
+        r#"listen = "127.0.0.1:{listen}"
+[global]
+scrape_interval = "1s"
+scrape_timeout = "1s"
+[[remote_write]]
+name = "central"
+url = "http://127.0.0.1:{receiver}/api/v1/write"
+[remote_write.queue_config]
+batch_send_deadline = "200ms"
+[[scrape_configs]]
+job_name = "outpost"
+[[scrape_configs.static_configs]]
+targets = ["127.0.0.1:{listen}"]
+"#,
+        receiver = receiver.port,
+    ));
+    let value = |promql: &str| -> Result<f64, String> {
+        let series = nonempty(query(receiver.port, promql)?)?;
+        series_value(&series[0]).ok_or_else(|| format!("{promql}: no value in {series:?}"))
+    };
+    // The samples counter counts only what the receiver acknowledged, so it reaches the
+    // receiver one push later than the samples it counts: poll until it is above 0.
+    let delivered = poll_until(ARRIVE_WITHIN, "samples_total above 0 at the receiver", || {
+        outpost.assert_running();
+        let v = value(r#"prometheus_remote_storage_samples_total{job="outpost",remote_name="central"}"#)?;
+        if v > 0.0 { Ok(v) } else { Err(format!("samples_total {v}")) }
+    });
+    assert!(delivered.fract() == 0.0, "a sample count is whole: {delivered}");
+    let rss = value(r#"process_resident_memory_bytes{job="outpost"}"#).expect("resident memory arrives");
+    // Well above a static binary's few pages, well below the unit's MemoryMax=64M.
+    assert!((256.0 * 1024.0..64.0 * 1024.0 * 1024.0).contains(&rss), "resident memory {rss}");
+    let fds = value(r#"process_open_fds{job="outpost"}"#).expect("open fds arrive");
+    assert!(fds >= 3.0, "open fds {fds}");
+    let cpu = value(r#"process_cpu_seconds_total{job="outpost"}"#).expect("cpu seconds arrive");
+    assert!(cpu >= 0.0, "cpu seconds {cpu}");
+    let start = value(r#"process_start_time_seconds{job="outpost"}"#).expect("start time arrives");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!(now - start < 600.0 && start <= now, "start time {start} vs now {now}");
+    outpost.assert_running();
+}
