@@ -153,7 +153,7 @@ impl<In: Transport> Connector<In> for TlsConnector {
         }
         let buffers =
             LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
-        Ok(Some(Either::B(TlsTransport { buffers, stream: StreamOwned { conn, sock } })))
+        Ok(Some(Either::B(TlsTransport { buffers, stream: StreamOwned { conn, sock }, peer })))
     }
 }
 
@@ -181,6 +181,18 @@ impl TlsConnector {
 pub struct TlsTransport {
     buffers: LazyBuffers,
     stream: StreamOwned<ClientConnection, TransportAdapter>,
+    /// host:port, for errors after the handshake (a TLS 1.3 server refuses
+    /// a missing client certificate only then).
+    peer: String,
+}
+
+impl TlsTransport {
+    fn error(&self, e: io::Error) -> ureq::Error {
+        match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            Some(tls) => ureq::Error::Io(io::Error::new(e.kind(), format!("tls with {}: {tls}", self.peer))),
+            None => ureq::Error::from(e),
+        }
+    }
 }
 
 impl Transport for TlsTransport {
@@ -191,14 +203,17 @@ impl Transport for TlsTransport {
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         self.stream.get_mut().set_timeout(timeout);
         let output = &self.buffers.output()[..amount];
-        self.stream.write_all(output)?;
-        Ok(())
+        let written = self.stream.write_all(output);
+        written.map_err(|e| self.error(e))
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.stream.get_mut().set_timeout(timeout);
         let input = self.buffers.input_append_buf();
-        let amount = self.stream.read(input)?;
+        let amount = match self.stream.read(input) {
+            Ok(amount) => amount,
+            Err(e) => return Err(self.error(e)),
+        };
         self.buffers.input_appended(amount);
         Ok(amount > 0)
     }
