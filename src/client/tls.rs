@@ -291,8 +291,9 @@ fn ca_roots(ca: &Pem) -> Result<RootCertStore, TlsError> {
 /// `SSL_CERT_FILE`, `SSL_CERT_DIR`, else the distribution's bundle. With
 /// none found, https to a server without a `ca_file` fails verification,
 /// and the handshake error says which roots were used.
-fn system_roots() -> RootCertStore {
-    static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
+/// Every client shares the one store.
+fn system_roots() -> Arc<RootCertStore> {
+    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
     ROOTS
         .get_or_init(|| {
             let found = rustls_native_certs::load_native_certs();
@@ -309,7 +310,7 @@ fn system_roots() -> RootCertStore {
                     "no system CA certificates found (install ca-certificates, or set tls_config.ca_file)"
                 );
             }
-            roots
+            Arc::new(roots)
         })
         .clone()
 }
