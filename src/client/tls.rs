@@ -64,9 +64,14 @@ pub fn rustls_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, TlsError> {
         (Some(cert), Some(key)) => {
             let chain = certificates(cert, TlsField::Cert)?;
             let key_der = private_key(key)?;
-            builder.with_client_auth_cert(chain, key_der).map_err(|e| TlsError {
-                field: TlsField::Key,
-                message: format!("{} does not fit {}: {e}", describe(key, "key"), describe(cert, "cert")),
+            builder.with_client_auth_cert(chain, key_der).map_err(|e| {
+                let message = match e {
+                    rustls::Error::InconsistentKeys(_) => {
+                        format!("{} does not fit {}: {e}", describe(key, "key"), describe(cert, "cert"))
+                    }
+                    e => format!("{}: unusable key: {e}", describe(key, "key")),
+                };
+                TlsError { field: TlsField::Key, message }
             })?
         }
         (None, None) => builder.with_no_client_auth(),
