@@ -8,6 +8,7 @@
 pub mod backoff;
 pub mod http;
 pub mod outcome;
+pub mod shards;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
