@@ -230,7 +230,8 @@ fn log_level_and_listen_are_parsed() {
 #[test]
 fn shards_default_to_one_and_min_may_not_exceed_max() {
     let shards = |text: &str| {
-        let q = &parse(&format!("{RW}[remote_write.queue_config]\n{text}"), "t.toml").unwrap().remote_write[0];
+        let q =
+            &parse(&format!("{RW}[remote_write.queue_config]\n{text}"), "t.toml").unwrap().remote_write[0];
         (q.queue_config.min_shards, q.queue_config.max_shards)
     };
     assert_eq!(shards(""), (1, 1), "one shard unless asked (Prometheus's max_shards default is 50)");

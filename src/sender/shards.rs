@@ -137,7 +137,8 @@ impl Sharding {
     }
 
     fn compute(&mut self, highest_received_ms: i64, highest_sent_ms: i64) -> usize {
-        for rate in [&mut self.samples_in, &mut self.samples_out, &mut self.samples_dropped, &mut self.send_seconds]
+        for rate in
+            [&mut self.samples_in, &mut self.samples_out, &mut self.samples_dropped, &mut self.send_seconds]
         {
             rate.tick();
         }
