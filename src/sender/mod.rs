@@ -320,19 +320,7 @@ impl Queue {
                     }
                     Outcome::Retry { after, reason } => {
                         add(&m.samples_retried_total, u64::from(part.samples));
-                        let mut outage = self.outage.borrow_mut();
-                        match &mut *outage {
-                            Some(o) => o.retries += 1,
-                            None => {
-                                log::warn!(
-                                    "remote_write {}: receiver unreachable: {reason}; retrying",
-                                    self.name
-                                );
-                                let spilled_before = self.buffer.borrow().spilled_blocks();
-                                *outage = Some(Outage { since: Instant::now(), retries: 1, spilled_before });
-                            }
-                        }
-                        drop(outage);
+                        self.note_outage(&reason);
                         self.buffer.borrow_mut().outage();
                         self.account();
                         let wait = after.unwrap_or_else(|| backoff.next(&mut rng));
@@ -406,6 +394,20 @@ impl Queue {
             self.account();
             // Its shard is free for the next block.
             self.ready.notify(usize::MAX);
+        }
+    }
+
+    /// A send failed with a recoverable error: the first such failure starts an outage (logged
+    /// once for all shards), later ones count as its retries.
+    fn note_outage(&self, reason: &str) {
+        let mut outage = self.outage.borrow_mut();
+        match &mut *outage {
+            Some(o) => o.retries += 1,
+            None => {
+                log::warn!("remote_write {}: receiver unreachable: {reason}; retrying", self.name);
+                let spilled_before = self.buffer.borrow().spilled_blocks();
+                *outage = Some(Outage { since: Instant::now(), retries: 1, spilled_before });
+            }
         }
     }
 

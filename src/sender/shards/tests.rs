@@ -37,7 +37,8 @@ fn sharding(min: usize, max: usize, current: usize) -> Sharding {
 fn desired_shards_follow_prometheus_formula() {
     let now = Instant::now();
     // (name, min, max, current, traffic, desired before rounding, reshard to)
-    let cases: [(&str, usize, usize, usize, Traffic, f64, Option<usize>); 10] = [
+    type Case = (&'static str, usize, usize, usize, Traffic, f64, Option<usize>);
+    let cases: [Case; 10] = [
         ("keeping up with one shard", 1, 50, 1, KEEPING_UP, 0.5, None),
         ("a slow receiver wants more", 1, 50, 1, Traffic { send_seconds: 3.2, ..KEEPING_UP }, 3.2, Some(4)),
         ("clamped to max_shards", 1, 4, 1, Traffic { send_seconds: 7.5, ..KEEPING_UP }, 7.5, Some(4)),
