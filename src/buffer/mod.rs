@@ -85,6 +85,8 @@ pub struct Buffer {
     in_flight: BTreeSet<u64>,
     /// How many of the oldest blocks `take` considers.
     lookahead: usize,
+    /// Shutting down: a block delivered ahead of the cursor is persisted at once.
+    closing: bool,
 }
 
 impl Buffer {
@@ -107,6 +109,7 @@ impl Buffer {
             lanes: HashMap::new(),
             in_flight: BTreeSet::new(),
             lookahead: LOOKAHEAD_PER_SHARD,
+            closing: false,
         }
     }
 
@@ -329,6 +332,13 @@ impl Buffer {
         }
     }
 
+    /// Shutdown: spills everything; requests still in flight that are delivered
+    /// before the process exits are recorded on disk as they settle.
+    pub fn close(&mut self) {
+        self.closing = true;
+        self.spill_all();
+    }
+
     /// Syncs what was written since the last sync.
     pub fn sync(&mut self) {
         let Some(disk) = &mut self.disk else { return };
@@ -455,7 +465,11 @@ impl Buffer {
                 // Another shard's older block is still out: the cursor waits for it.
                 let samples = self.backlog.remove(i).map_or(0, |(meta, _)| u64::from(meta.samples));
                 self.backlog_samples -= samples;
-                if let Some(Err(e)) = self.disk.as_mut().map(|d| d.set_delivered_ahead(seq)) {
+                let closing = self.closing;
+                let recorded = self.disk.as_mut().map(|d| {
+                    d.set_delivered_ahead(seq).and_then(|()| if closing { d.save_ahead() } else { Ok(()) })
+                });
+                if let Some(Err(e)) = recorded {
                     log::error!("buffer: {e}");
                 }
                 Some(samples)

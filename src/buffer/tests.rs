@@ -381,6 +381,26 @@ fn blocks_delivered_ahead_of_the_cursor_survive_a_clean_stop_and_are_resent_afte
         sent
     };
     assert_eq!(sent_after(true), [0, 2, 4, 5]);
+
+    // A request in flight at shutdown that is delivered before the exit is not sent again.
+    let dir = TempDir::new("buffer-ahead-closing");
+    let mut buffer = Buffer::open(&cfg, &dir.0);
+    buffer.set_max_shards(2);
+    for seq in 0..4 {
+        buffer.push_in(block(seq, 100, 0), Lane { epoch: 1, shard: (seq % 2) as u16 });
+    }
+    let (_, b) = (buffer.take().expect("0"), buffer.take().expect("1"));
+    buffer.close();
+    buffer.settle(b.seq);
+    drop(buffer);
+    let mut buffer = Buffer::open(&cfg, &dir.0);
+    let sent: Vec<u64> = std::iter::from_fn(|| {
+        let b = buffer.take()?;
+        buffer.settle(b.seq);
+        Some(b.seq)
+    })
+    .collect();
+    assert_eq!(sent, [0, 2, 3], "block 1, delivered while stopping, is not sent again");
     assert_eq!(sent_after(false), [0, 1, 2, 3, 4, 5], "a crash re-sends what was delivered ahead");
 
     let dir = TempDir::new("buffer-ahead-cursor");

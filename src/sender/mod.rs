@@ -160,7 +160,7 @@ impl Queue {
         for (block, lane) in sealed {
             self.buffer.borrow_mut().push_in(block, lane);
         }
-        self.buffer.borrow_mut().spill_all();
+        self.buffer.borrow_mut().close();
         self.account();
     }
 
