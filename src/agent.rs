@@ -59,7 +59,9 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         ),
         None => None,
     };
-    let offload = Offload::new(BLOCKING_THREADS);
+    // Each shard beyond the first may hold one more request in flight.
+    let shards: usize = config.remote_write.iter().map(|rw| rw.queue_config.max_shards - 1).sum();
+    let offload = Offload::new(BLOCKING_THREADS + shards);
     // The first remote_write is the only one so far (the config refuses more).
     let queues: Vec<Queue> = config
         .remote_write

@@ -16,10 +16,10 @@
 //!   staleness markers; `up` and `scrape_*`.
 //! - [`parse`]: the text exposition format 0.0.4, a pure iterator over borrowed entries.
 //! - [`relabel`]: Prometheus's relabel rules, compiled at load, applied to a label set [pure].
-//! - [`staging`]: samples into batches, encoded as remote-write requests, snappy-compressed.
+//! - [`staging`]: samples into batches (one per shard), encoded as remote-write requests, snappy-compressed.
 //! - [`buffer`]: the memory ring and the on-disk segment log; spill, recovery, replay.
 //! - [`client`]: the HTTP client of scrapes and remote write: TLS (rustls, ring), authorization.
-//! - [`sender`]: one queue per receiver; posts blocks in order; classifies answers; backoff.
+//! - [`sender`]: one queue per receiver; posts blocks in order per shard; classifies answers; backoff; shard count.
 //! - [`offload`]: bounded blocking work off the executor thread.
 //! - [`telemetry`]: self-metrics, served on `listen`.
 //! - [`systemd`]: sd_notify READY / WATCHDOG / STOPPING.

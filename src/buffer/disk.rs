@@ -9,7 +9,7 @@ mod error;
 mod files;
 mod recover;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 pub use error::{AppendError, DiskError, Target};
 pub use files::{AppendOnly, Opener, SegmentFile};
-use files::{CURSOR_FILE, remove_segment, segment_path, sync_dir, write_all};
+use files::{CURSOR_FILE, DELIVERED_FILE, remove_segment, segment_path, sync_dir, write_all};
 pub use recover::{Recovery, SegmentDamage};
 
 use super::segment::{
@@ -60,6 +60,11 @@ pub struct Disk<O: Opener = AppendOnly> {
     next_index: u64,
     /// Every seq up to this one is delivered, as the cursor file says.
     delivered: Option<u64>,
+    /// Seqs above `delivered` that are delivered too (several shards deliver out of order);
+    /// persisted by `save_ahead` only.
+    ahead: BTreeSet<u64>,
+    /// Whether a `delivered` file exists.
+    ahead_saved: bool,
     /// Generation of the cursor slot last written.
     generation: u32,
     cursor: Option<File>,
@@ -234,7 +239,7 @@ impl<O: Opener> Disk<O> {
     /// Persists "every block up to `seq` is delivered", then deletes the segments that holds
     /// nothing else (the open one too: the next append starts a new segment).
     pub fn set_delivered(&mut self, seq: u64) -> Result<(), DiskError> {
-        if self.is_delivered(seq) {
+        if self.delivered.is_some_and(|d| seq <= d) {
             return Ok(());
         }
         let error = |op| move |source| DiskError::Io { op, target: Target::Cursor, source };
@@ -262,7 +267,47 @@ impl<O: Opener> Disk<O> {
         synced?;
         self.generation = generation;
         self.delivered = Some(seq);
+        self.ahead = self.ahead.split_off(&(seq.saturating_add(1)));
         self.remove_delivered()
+    }
+
+    /// Block `seq`, above the cursor, is delivered (or dropped): kept in memory, written by
+    /// `save_ahead`. Deletes its segment if nothing in it is left to send.
+    pub fn set_delivered_ahead(&mut self, seq: u64) -> Result<(), DiskError> {
+        if !self.is_delivered(seq) {
+            self.ahead.insert(seq);
+            self.remove_delivered()?;
+        }
+        Ok(())
+    }
+
+    /// The delivered seqs above the cursor, ascending.
+    pub fn ahead(&self) -> impl Iterator<Item = u64> + '_ {
+        self.ahead.iter().copied()
+    }
+
+    /// Persists the blocks delivered above the cursor (a clean stop then re-sends none), or
+    /// removes the file when there are none. Written aside, synced, renamed over the old one.
+    pub fn save_ahead(&mut self) -> Result<(), DiskError> {
+        let path = self.dir.join(DELIVERED_FILE);
+        let error = |op| move |source| DiskError::Io { op, target: Target::Delivered, source };
+        if self.ahead.is_empty() {
+            if std::mem::take(&mut self.ahead_saved) {
+                match fs::remove_file(&path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(error("remove")(e)),
+                    _ => sync_dir(&self.dir)?,
+                }
+            }
+            return Ok(());
+        }
+        let seqs: Vec<u64> = self.ahead.iter().copied().collect();
+        let tmp = self.dir.join(format!("{DELIVERED_FILE}.tmp"));
+        let written = fs::write(&tmp, segment::encode_delivered(&seqs))
+            .and_then(|()| File::open(&tmp)?.sync_all())
+            .and_then(|()| fs::rename(&tmp, &path));
+        written.map_err(error("write"))?;
+        self.ahead_saved = true;
+        sync_dir(&self.dir)
     }
 
     /// Segment bytes on disk (the 32-byte cursor file aside).
@@ -276,7 +321,7 @@ impl<O: Opener> Disk<O> {
     }
 
     fn is_delivered(&self, seq: u64) -> bool {
-        self.delivered.is_some_and(|d| seq <= d)
+        self.delivered.is_some_and(|d| seq <= d) || self.ahead.contains(&seq)
     }
 
     /// Deletes the oldest segment, adding its undelivered blocks to `dropped`; false if none.
@@ -299,8 +344,12 @@ impl<O: Opener> Disk<O> {
 
     /// Deletes every segment whose blocks are all delivered, the open one included.
     fn remove_delivered(&mut self) -> Result<(), DiskError> {
-        let delivered = self.delivered;
-        let done = |s: &Segment| s.blocks.last().is_none_or(|last| delivered.is_some_and(|d| last.seq <= d));
+        let (delivered, ahead) = (self.delivered, &self.ahead);
+        let done = |s: &Segment| {
+            let below = |seq: u64| delivered.is_some_and(|d| seq <= d);
+            s.blocks.last().is_none_or(|last| below(last.seq))
+                || (!ahead.is_empty() && s.blocks.iter().all(|m| below(m.seq) || ahead.contains(&m.seq)))
+        };
         let mut removed = false;
         let mut i = 0;
         while let Some((segment, _)) = self.closed.get(i) {

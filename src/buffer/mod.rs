@@ -1,7 +1,16 @@
 //! The buffer between staging and the sender (SPEC, Buffer). `Buffer` is the
 //! sole owner of the memory ring and of the segment log on disk; the sender
-//! sees `oldest()` and answers with `settle` or `drop_block`. Blocks leave in
-//! the order they were sealed.
+//! `take`s blocks and answers with `settle` or `drop_block`.
+//!
+//! Order: every block belongs to a `Lane` (a shard of a sharding epoch; one
+//! lane with one shard). `take` hands out the oldest block of each lane whose
+//! older blocks are all settled, and no block of an epoch before every block
+//! of the epochs before it is settled, so a series (always in one shard per
+//! epoch) is sent in order. Blocks recovered from disk are one lane, sent
+//! first. The cursor on disk covers the delivered prefix; blocks delivered
+//! above it are listed in memory and persisted at a spill or shutdown, so a
+//! clean stop re-sends nothing; a crash re-sends those delivered since then
+//! (identical requests, which receivers take as duplicates).
 //!
 //! Invariant: every block on disk is older than every block in RAM. While the
 //! receiver keeps up, blocks live in the ring only (no flash wear). The first
@@ -15,7 +24,7 @@ pub mod disk;
 pub mod ring;
 pub mod segment;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -33,6 +42,22 @@ pub struct Loss {
     pub blocks: u64,
     pub samples: u64,
 }
+
+/// Where a block goes out: shard `shard` of sharding `epoch`. Blocks of one
+/// lane leave in seq order, one at a time; an epoch starts once every older one is settled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Lane {
+    pub epoch: u32,
+    pub shard: u16,
+}
+
+/// The lane of blocks pushed without one, and of every block recovered from disk.
+pub const FIRST_LANE: Lane = Lane { epoch: 0, shard: 0 };
+
+/// How many of the oldest unsettled blocks `take` looks at per shard: a stuck shard
+/// holds the others at most this far ahead (Prometheus: a shard's capacity of 10000
+/// samples is 5 requests of 2000).
+const LOOKAHEAD_PER_SHARD: usize = 5;
 
 pub struct Buffer {
     ring: Ring,
@@ -54,6 +79,14 @@ pub struct Buffer {
     replayed: u64,
     /// A full or failing disk fails every append; logged at most every 10 s.
     append_errors: Throttle,
+    /// Lanes of blocks held, other than `FIRST_LANE`.
+    lanes: HashMap<u64, Lane>,
+    /// Blocks handed out by `take` and not settled yet.
+    in_flight: BTreeSet<u64>,
+    /// How many of the oldest blocks `take` considers.
+    lookahead: usize,
+    /// Shutting down: a block delivered ahead of the cursor is persisted at once.
+    closing: bool,
 }
 
 impl Buffer {
@@ -73,7 +106,16 @@ impl Buffer {
             spilled: 0,
             replayed: 0,
             append_errors: Throttle::new(Duration::from_secs(10)),
+            lanes: HashMap::new(),
+            in_flight: BTreeSet::new(),
+            lookahead: LOOKAHEAD_PER_SHARD,
+            closing: false,
         }
+    }
+
+    /// Sizes the lookahead of `take` for up to `shards` shards.
+    pub fn set_max_shards(&mut self, shards: usize) {
+        self.lookahead = LOOKAHEAD_PER_SHARD * shards.max(1);
     }
 
     /// Opens the segment log under `dir`, recovering what a previous run left:
@@ -126,8 +168,17 @@ impl Buffer {
         self.next_seq
     }
 
-    /// Takes a newly sealed block.
+    /// Takes a newly sealed block, in `FIRST_LANE`.
     pub fn push(&mut self, block: SealedBlock) {
+        self.push_in(block, FIRST_LANE);
+    }
+
+    /// Takes a newly sealed block that goes out in `lane`; its epoch is not older than any
+    /// block's pushed before.
+    pub fn push_in(&mut self, block: SealedBlock, lane: Lane) {
+        if lane != FIRST_LANE {
+            self.lanes.insert(block.seq, lane);
+        }
         self.next_seq = self.next_seq.max(block.seq + 1);
         if self.disk.is_some() && (self.spilling || self.persist == Persist::Always) {
             self.write(block);
@@ -147,6 +198,9 @@ impl Buffer {
         );
         let evicted = self.ring.push(block);
         if !evicted.is_empty() {
+            for b in &evicted {
+                self.forget(b.seq);
+            }
             let samples = evicted.iter().map(|b| u64::from(b.samples)).sum();
             self.lose(DropReason::BufferFull, evicted.len() as u64, samples);
         }
@@ -174,6 +228,66 @@ impl Buffer {
             }
         }
         self.head.clone().or_else(|| self.ring.oldest())
+    }
+
+    /// The next block to send, marked in flight: the oldest of a lane with
+    /// nothing older unsettled, in the oldest epoch with blocks left (module doc).
+    pub fn take(&mut self) -> Option<SealedBlock> {
+        if self.persist == Persist::Always && self.unsynced {
+            // "always": a block is on disk before its first send.
+            self.sync();
+        }
+        loop {
+            let seq = self.ready()?;
+            let i = self.backlog.binary_search_by_key(&seq, |(m, _)| m.seq).ok();
+            let at = i.and_then(|i| self.backlog.get(i)).map(|(_, at)| *at);
+            let block = match (at, &self.disk) {
+                (Some(at), Some(disk)) => match disk.read(&at) {
+                    Ok(block) => {
+                        self.replayed += 1;
+                        block
+                    }
+                    Err(e) => {
+                        log::error!("buffer: {e}; block {seq} dropped");
+                        self.drop_block(seq, DropReason::Corrupt);
+                        continue;
+                    }
+                },
+                _ => self.ring.get(seq)?,
+            };
+            self.in_flight.insert(seq);
+            return Some(block);
+        }
+    }
+
+    /// The seq `take` hands out next, if any.
+    fn ready(&self) -> Option<u64> {
+        let mut epoch = None;
+        let mut busy: Vec<u16> = Vec::new();
+        let held = self.backlog.iter().map(|(m, _)| m.seq).chain(self.ring.seqs());
+        for seq in held.take(self.lookahead) {
+            let lane = self.lane(seq);
+            if *epoch.get_or_insert(lane.epoch) != lane.epoch {
+                return None;
+            }
+            if busy.contains(&lane.shard) {
+                continue;
+            }
+            busy.push(lane.shard);
+            if !self.in_flight.contains(&seq) {
+                return Some(seq);
+            }
+        }
+        None
+    }
+
+    fn lane(&self, seq: u64) -> Lane {
+        self.lanes.get(&seq).copied().unwrap_or(FIRST_LANE)
+    }
+
+    /// Blocks handed out by `take` and not yet settled.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
     }
 
     /// Whether block `seq` is still waiting to be sent (a segment deleted for
@@ -213,6 +327,16 @@ impl Buffer {
             self.write(block);
         }
         self.sync();
+        if let Some(Err(e)) = self.disk.as_mut().map(Disk::save_ahead) {
+            log::error!("buffer: {e}; blocks delivered out of order may be sent again after a restart");
+        }
+    }
+
+    /// Shutdown: spills everything; requests still in flight that are delivered
+    /// before the process exits are recorded on disk as they settle.
+    pub fn close(&mut self) {
+        self.closing = true;
+        self.spill_all();
     }
 
     /// Syncs what was written since the last sync.
@@ -290,6 +414,7 @@ impl Buffer {
                     );
                 }
                 self.forget_deleted(&e.dropped);
+                self.forget(block.seq);
                 self.lose(DropReason::DiskFull, 1, u64::from(block.samples));
             }
         }
@@ -302,6 +427,7 @@ impl Buffer {
         for meta in deleted {
             let Some(i) = self.backlog.iter().position(|(m, _)| m.seq == meta.seq) else { continue };
             self.backlog.remove(i);
+            self.forget(meta.seq);
             if i == 0 {
                 self.head = None;
             }
@@ -313,14 +439,19 @@ impl Buffer {
     }
 
     fn remove(&mut self, seq: u64, reason: Option<DropReason>) {
-        let removed = match self.backlog.front() {
-            Some((meta, _)) if meta.seq == seq => {
-                let samples = u64::from(meta.samples);
+        self.forget(seq);
+        let position = self.backlog.binary_search_by_key(&seq, |(m, _)| m.seq).ok();
+        let removed = match position {
+            Some(0) => {
+                let samples = u64::from(self.backlog[0].0.samples);
                 self.backlog.pop_front();
                 self.head = None;
                 self.backlog_samples -= samples;
                 if let Some(disk) = &mut self.disk {
-                    if let Err(e) = disk.set_delivered(seq) {
+                    // The prefix now also covers blocks delivered ahead of this one.
+                    let next = self.backlog.front().map_or(u64::MAX, |(m, _)| m.seq);
+                    let upto = disk.ahead().take_while(|s| *s < next).last().map_or(seq, |s| s.max(seq));
+                    if let Err(e) = disk.set_delivered(upto) {
                         log::error!("buffer: {e}");
                     }
                 }
@@ -330,11 +461,30 @@ impl Buffer {
                 }
                 Some(samples)
             }
-            _ => self.ring.remove(seq).map(|b| u64::from(b.samples)),
+            Some(i) => {
+                // Another shard's older block is still out: the cursor waits for it.
+                let samples = self.backlog.remove(i).map_or(0, |(meta, _)| u64::from(meta.samples));
+                self.backlog_samples -= samples;
+                let closing = self.closing;
+                let recorded = self.disk.as_mut().map(|d| {
+                    d.set_delivered_ahead(seq).and_then(|()| if closing { d.save_ahead() } else { Ok(()) })
+                });
+                if let Some(Err(e)) = recorded {
+                    log::error!("buffer: {e}");
+                }
+                Some(samples)
+            }
+            None => self.ring.remove(seq).map(|b| u64::from(b.samples)),
         };
         if let (Some(reason), Some(samples)) = (reason, removed) {
             self.lose(reason, 1, samples);
         }
+    }
+
+    /// Forgets what is known of block `seq` beyond its place (it left the buffer).
+    fn forget(&mut self, seq: u64) {
+        self.in_flight.remove(&seq);
+        self.lanes.remove(&seq);
     }
 
     fn lose(&mut self, reason: DropReason, blocks: u64, samples: u64) {

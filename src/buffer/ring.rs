@@ -38,10 +38,27 @@ impl Ring {
         self.blocks.front().cloned()
     }
 
-    /// Removes the oldest block if it is `seq` (delivered or dropped); it may
-    /// already be gone, evicted while it was in flight.
+    /// Removes block `seq` (delivered or dropped), usually the oldest (another
+    /// shard's may be older); it may already be gone, evicted while it was in flight.
     pub fn remove(&mut self, seq: u64) -> Option<SealedBlock> {
-        if self.blocks.front()?.seq == seq { self.pop_front() } else { None }
+        let i = self.position(seq)?;
+        let block = self.blocks.remove(i)?;
+        self.bytes -= block.cost();
+        Some(block)
+    }
+
+    /// Block `seq` (a cheap clone).
+    pub fn get(&self, seq: u64) -> Option<SealedBlock> {
+        self.blocks.get(self.position(seq)?).cloned()
+    }
+
+    /// The seqs held, oldest first.
+    pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.blocks.iter().map(|b| b.seq)
+    }
+
+    fn position(&self, seq: u64) -> Option<usize> {
+        self.blocks.binary_search_by_key(&seq, |b| b.seq).ok()
     }
 
     /// Whether `block` fits without evicting anything.
@@ -56,7 +73,7 @@ impl Ring {
     }
 
     pub fn contains(&self, seq: u64) -> bool {
-        self.blocks.iter().any(|b| b.seq == seq)
+        self.position(seq).is_some()
     }
 
     /// The newest block's sequence number.

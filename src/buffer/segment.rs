@@ -41,6 +41,20 @@
 //! the value before last. A torn in-place write can only damage the slot being written; the
 //! other still holds the previous value, intact. Reading takes the valid slot with the newer
 //! generation (compared modulo 2^32, so the counter may wrap); no valid slot means no cursor.
+//!
+//! # The delivered file
+//!
+//! With more than one shard, blocks are delivered out of seq order, and the cursor covers only
+//! the delivered prefix. `delivered` lists blocks above the cursor that are delivered too (or
+//! dropped: never to be sent). It is written at a spill or shutdown, to a temporary file that
+//! is synced and renamed over it, and removed when there is nothing to list; with one shard it
+//! never exists.
+//!
+//! ```text
+//! file     count u32 LE | seq u64 LE, count times | crc32c u32 LE over everything before it
+//! ```
+//!
+//! A file that is short, long or fails its checksum lists nothing: those blocks are sent again.
 
 use std::fmt;
 use std::ops::Range;
@@ -292,6 +306,28 @@ pub fn decode_cursor(bytes: &[u8]) -> Option<(u64, u32)> {
         (Some(a), Some(b)) => Some(if (b.1.wrapping_sub(a.1) as i32) > 0 { b } else { a }),
         (a, b) => a.or(b),
     }
+}
+
+/// The `delivered` file listing `seqs`.
+pub fn encode_delivered(seqs: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + 8 * seqs.len());
+    out.extend_from_slice(&(seqs.len() as u32).to_le_bytes());
+    for seq in seqs {
+        out.extend_from_slice(&seq.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The seqs a `delivered` file lists; `None` if it is damaged.
+pub fn decode_delivered(bytes: &[u8]) -> Option<Vec<u64>> {
+    let count = le_u32(bytes, 0)? as usize;
+    let end = count.checked_mul(8)?.checked_add(4)?;
+    if bytes.len() != end + 4 || le_u32(bytes, end)? != crc32c::crc32c(&bytes[..end]) {
+        return None;
+    }
+    Some((0..count).map(|i| le_u64(bytes, 4 + 8 * i)).collect())
 }
 
 fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {

@@ -111,6 +111,10 @@ const BUFFER_MAX_AGE: Duration = Duration::from_secs(3600);
 const BUFFER_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_SAMPLES_PER_SEND: usize = 2000;
 const BATCH_SEND_DEADLINE: Duration = Duration::from_secs(5);
+/// Prometheus's default `min_shards`; its `max_shards` default is 50, but on an edge device one
+/// connection is the default and more are asked for (README, "Shards").
+const MIN_SHARDS: usize = 1;
+const MAX_SHARDS: usize = 1;
 const MIN_BACKOFF: Duration = Duration::from_millis(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -333,6 +337,22 @@ fn queue_config(src: &Source, raw: &RawQueueConfig) -> Result<QueueConfig, Confi
             ));
         }
     }
+    let shards = |key: &str, value: &Option<Spanned<i64>>, default: usize| match value {
+        None => Ok(default),
+        Some(v) => usize::try_from(*v.get_ref())
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| src.at(v, format!("{key} must be at least 1"))),
+    };
+    let min_shards = shards("min_shards", &raw.min_shards, MIN_SHARDS)?;
+    let max_shards = shards("max_shards", &raw.max_shards, MAX_SHARDS.max(min_shards))?;
+    if min_shards > max_shards {
+        if let Some(place) = raw.min_shards.as_ref().or(raw.max_shards.as_ref()) {
+            return Err(
+                src.at(place, format!("min_shards {min_shards} is greater than max_shards {max_shards}"))
+            );
+        }
+    }
     let rate_limit = match &raw.rate_limit {
         Some(value) => src.size(value)?,
         None => 0,
@@ -342,6 +362,8 @@ fn queue_config(src: &Source, raw: &RawQueueConfig) -> Result<QueueConfig, Confi
         batch_send_deadline: src
             .duration("batch_send_deadline", &raw.batch_send_deadline)?
             .unwrap_or(BATCH_SEND_DEADLINE),
+        min_shards,
+        max_shards,
         min_backoff,
         max_backoff,
         retry_on_http_429: raw.retry_on_http_429.unwrap_or(true),

@@ -86,6 +86,9 @@ pub struct RemoteWrite {
 pub struct QueueConfig {
     pub max_samples_per_send: usize,
     pub batch_send_deadline: Duration,
+    /// Concurrent sends, each for the series whose hash falls to it: `1 <= min_shards <= max_shards`.
+    pub min_shards: usize,
+    pub max_shards: usize,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
     pub retry_on_http_429: bool,

@@ -104,6 +104,7 @@ pub struct RawTlsConfig {
 pub struct RawQueueConfig {
     pub max_samples_per_send: Option<Spanned<usize>>,
     pub batch_send_deadline: Option<Spanned<String>>,
+    pub min_shards: Option<Spanned<i64>>,
     pub max_shards: Option<Spanned<i64>>,
     pub min_backoff: Option<Spanned<String>>,
     pub max_backoff: Option<Spanned<String>>,
@@ -172,13 +173,7 @@ pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
     }
     let mut found = vec![("more than one [[remote_write]]", raw.remote_write.get(1).map(Spanned::span))];
     for rw in raw.remote_write.iter().map(Spanned::get_ref) {
-        let queue = &rw.queue_config;
-        // One shard is what the sender does today: accepted.
-        let shards = queue.max_shards.as_ref().filter(|v| *v.get_ref() != 1);
-        found.extend([
-            ("remote_write.metadata_config", span(&rw.metadata_config)),
-            ("queue_config.max_shards other than 1", shards.map(Spanned::span)),
-        ]);
+        found.extend([("remote_write.metadata_config", span(&rw.metadata_config))]);
     }
     for job in &raw.scrape_configs {
         found.extend([

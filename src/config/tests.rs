@@ -21,6 +21,8 @@ fn queue_defaults() -> QueueConfig {
     QueueConfig {
         max_samples_per_send: 2000,
         batch_send_deadline: secs(5),
+        min_shards: 1,
+        max_shards: 1,
         min_backoff: Duration::from_millis(30),
         max_backoff: secs(5),
         retry_on_http_429: true,
@@ -229,8 +231,24 @@ fn log_level_and_listen_are_parsed() {
 }
 
 #[test]
-fn current_behaviour_values_are_accepted() {
-    assert!(parse(&format!("{RW}[remote_write.queue_config]\nmax_shards = 1\n"), "t.toml").is_ok());
+fn shards_default_to_one_and_min_may_not_exceed_max() {
+    let shards = |text: &str| {
+        let q =
+            &parse(&format!("{RW}[remote_write.queue_config]\n{text}"), "t.toml").unwrap().remote_write[0];
+        (q.queue_config.min_shards, q.queue_config.max_shards)
+    };
+    assert_eq!(shards(""), (1, 1), "one shard unless asked (Prometheus's max_shards default is 50)");
+    assert_eq!(shards("max_shards = 4\n"), (1, 4));
+    assert_eq!(shards("min_shards = 2\nmax_shards = 4\n"), (2, 4));
+    assert_eq!(shards("min_shards = 3\n"), (3, 3), "max follows a larger min");
+    let cases = [
+        ("max_shards = 0\n", "t.toml:4:14: max_shards must be at least 1"),
+        ("min_shards = -1\n", "t.toml:4:14: min_shards must be at least 1"),
+        ("min_shards = 5\nmax_shards = 4\n", "t.toml:4:14: min_shards 5 is greater than max_shards 4"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(err(&format!("{RW}[remote_write.queue_config]\n{text}")), want, "{text}");
+    }
 }
 
 #[test]
@@ -410,7 +428,7 @@ fn errors_name_origin_line_col_and_reason() {
         ),
         (
             format!("{RW}[remote_write.queue_config]\nfoo = 1\n"),
-            "t.toml:4:1: unknown field `foo`, expected one of `max_samples_per_send`, `batch_send_deadline`, `max_shards`, `min_backoff`, `max_backoff`, `retry_on_http_429`, `rate_limit`",
+            "t.toml:4:1: unknown field `foo`, expected one of `max_samples_per_send`, `batch_send_deadline`, `min_shards`, `max_shards`, `min_backoff`, `max_backoff`, `retry_on_http_429`, `rate_limit`",
         ),
         (
             format!(
@@ -605,17 +623,6 @@ fn scrape_limits_and_params_are_parsed() {
 #[test]
 fn unsupported_values_and_tables_are_refused_earliest_first() {
     let cases = [
-        (
-            format!("{RW}[remote_write.queue_config]\nmax_shards = 4\n"),
-            "t.toml:4:14: queue_config.max_shards other than 1 is not supported yet",
-        ),
-        // Supported keys before it do not hide it.
-        (
-            format!(
-                "data_dir = \"/d\"\n{RW}[remote_write.queue_config]\nrate_limit = \"1MiB\"\nmax_shards = 2\n"
-            ),
-            "t.toml:6:14: queue_config.max_shards other than 1 is not supported yet",
-        ),
         (
             format!("{RW}[[remote_write]]\nurl = \"http://b:1/w\"\n"),
             "t.toml:3:1: more than one [[remote_write]] is not supported yet",

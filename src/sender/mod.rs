@@ -2,22 +2,27 @@
 //!
 //! `Queue` is what scrape loops append samples to; it lives on the agent's
 //! stack and is shared by `&` between tasks on the one executor thread, so
-//! its parts are `RefCell`s borrowed only between awaits. `run` sends the
-//! oldest block until the receiver settles it, so blocks leave in order.
+//! its parts are `RefCell`s borrowed only between awaits. `run` sends with
+//! up to `max_shards` requests in flight, one per shard: the buffer hands each
+//! shard its oldest block, sent until the receiver settles it, so every series
+//! (one shard per sharding epoch) arrives in order. Every `UPDATE_INTERVAL`
+//! the shard count is recomputed as Prometheus does (`shards.rs`); a new count
+//! seals the open batches and starts a new epoch, sent once the old one is.
 
 pub mod backoff;
 pub mod http;
 pub mod outcome;
+pub mod shards;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use event_listener::Event;
-use smol::Timer;
+use smol::{LocalExecutor, Timer};
 
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, Lane};
 use crate::client::ClientError;
 use crate::config::{BufferConfig, QueueConfig, RemoteWrite};
 use crate::log::{Throttle, held_back};
@@ -30,6 +35,7 @@ use crate::telemetry::QueueMetrics;
 use crate::telemetry::metrics::add;
 use backoff::Backoff;
 use outcome::Outcome;
+use shards::{Sharding, UPDATE_INTERVAL};
 
 /// How a series leaves for one queue (Prometheus's order): external labels
 /// added where the series lacks them, then `write_relabel_configs`, then
@@ -62,8 +68,11 @@ pub struct Queue {
     client: http::Client,
     staging: RefCell<Staging>,
     buffer: RefCell<Buffer>,
-    /// Rung when a block enters the buffer.
-    sealed: Event,
+    sharding: RefCell<Sharding>,
+    /// Samples appended since the last shard update.
+    samples_in: Cell<u64>,
+    /// Rung when a block may have become sendable: sealed, or its shard freed.
+    ready: Event,
     /// Rung when the open batch gets its first sample (its deadline starts).
     opened: Event,
     pub metrics: Rc<QueueMetrics>,
@@ -71,6 +80,10 @@ pub struct Queue {
     /// most one of each per `LOG_EVERY` (the metrics count every one).
     loss_log: Throttle,
     refusal_log: Throttle,
+    /// Since when no send has been accepted, shared by the shards (one log line per outage).
+    outage: RefCell<Option<Outage>>,
+    /// Backlog uploads are paced up to this instant (all shards together).
+    paced_until: Cell<Option<Instant>>,
 }
 
 /// How often a repeating per-block error is logged at most.
@@ -83,10 +96,15 @@ impl Queue {
         rw: &RemoteWrite,
         external_labels: &BTreeMap<String, String>,
         buffer_config: &BufferConfig,
-        buffer: Buffer,
+        mut buffer: Buffer,
     ) -> Result<Self, ClientError> {
         let q = &rw.queue_config;
-        let first_seq = buffer.next_seq();
+        buffer.set_max_shards(q.max_shards);
+        let sharding = Sharding::new(q.min_shards, q.max_shards);
+        let mut staging = Staging::new(q.max_samples_per_send, q.batch_send_deadline, buffer.next_seq());
+        if sharding.current > 1 {
+            staging.reshard(sharding.current);
+        }
         let queue = Queue {
             name: rw.name.clone(),
             outgoing: Outgoing {
@@ -97,14 +115,24 @@ impl Queue {
             max_age: buffer_config.max_age,
             sync_interval: buffer_config.sync_interval,
             client: http::Client::new(rw)?,
-            staging: RefCell::new(Staging::new(q.max_samples_per_send, q.batch_send_deadline, first_seq)),
+            staging: RefCell::new(staging),
             buffer: RefCell::new(buffer),
-            sealed: Event::new(),
+            sharding: RefCell::new(sharding),
+            samples_in: Cell::new(0),
+            ready: Event::new(),
             opened: Event::new(),
             metrics: Rc::new(QueueMetrics::new(&rw.name, &rw.url)),
             loss_log: Throttle::new(LOG_EVERY),
             refusal_log: Throttle::new(LOG_EVERY),
+            outage: RefCell::new(None),
+            paced_until: Cell::new(None),
         };
+        let (m, sharding) = (&queue.metrics, queue.sharding.borrow());
+        m.shards.set(sharding.current as u64);
+        m.shards_min.set(sharding.min as u64);
+        m.shards_max.set(sharding.max as u64);
+        m.shards_desired.set(sharding.desired);
+        drop(sharding);
         queue.account();
         Ok(queue)
     }
@@ -114,13 +142,14 @@ impl Queue {
         let (was_empty, block) = {
             let mut staging = self.staging.borrow_mut();
             let was_empty = staging.pending() == 0;
-            (was_empty, staging.push(labels, value, timestamp_ms, now))
+            (was_empty, staging.push_in(labels, value, timestamp_ms, now))
         };
+        self.samples_in.set(self.samples_in.get() + 1);
         let m = &self.metrics;
         m.highest_timestamp_ms.set(m.highest_timestamp_ms.get().max(timestamp_ms));
         add(&m.samples_pending, 1);
-        if let Some(block) = block {
-            self.enqueue(block);
+        if let Some((block, lane)) = block {
+            self.enqueue(block, lane);
         } else if was_empty {
             self.opened.notify(1);
         }
@@ -129,11 +158,11 @@ impl Queue {
     /// Shutdown: seals whatever is staged, writes every block still in RAM
     /// to disk and syncs (SPEC: a clean stop loses nothing).
     pub fn stop(&self) {
-        let block = self.staging.borrow_mut().seal();
-        if let Some(block) = block {
-            self.buffer.borrow_mut().push(block);
+        let sealed: Vec<_> = std::iter::from_fn(|| self.staging.borrow_mut().seal()).collect();
+        for (block, lane) in sealed {
+            self.buffer.borrow_mut().push_in(block, lane);
         }
-        self.buffer.borrow_mut().spill_all();
+        self.buffer.borrow_mut().close();
         self.account();
     }
 
@@ -148,10 +177,10 @@ impl Queue {
         self.buffer.borrow().pending_samples() + self.staging.borrow().pending() as u64
     }
 
-    fn enqueue(&self, block: SealedBlock) {
-        self.buffer.borrow_mut().push(block);
+    fn enqueue(&self, block: SealedBlock, lane: Lane) {
+        self.buffer.borrow_mut().push_in(block, lane);
         self.account();
-        self.sealed.notify(1);
+        self.ready.notify(usize::MAX);
     }
 
     /// Counts and logs what the buffer lost since the last call, and
@@ -161,6 +190,7 @@ impl Queue {
         let mut buffer = self.buffer.borrow_mut();
         for loss in buffer.take_losses() {
             m.dropped(loss.reason, loss.samples);
+            self.sharding.borrow_mut().samples_dropped(loss.samples);
             if let Some(held) = self.loss_log.pass(Instant::now()) {
                 log::warn!(
                     "remote_write {}: dropped {} blocks ({} samples): {}{}",
@@ -199,32 +229,71 @@ impl Queue {
                 None => listener.await,
                 Some(due) => {
                     Timer::at(due).await;
-                    let block = self.staging.borrow_mut().seal_due(Instant::now());
-                    if let Some(block) = block {
-                        self.enqueue(block);
+                    loop {
+                        let sealed = self.staging.borrow_mut().seal_due(Instant::now());
+                        let Some((block, lane)) = sealed else { break };
+                        self.enqueue(block, lane);
                     }
                 }
             }
         }
     }
 
-    /// Sends blocks oldest first, each until the receiver settles it.
+    /// Sends blocks with up to `max_shards` requests in flight, and reshards
+    /// every `UPDATE_INTERVAL` (module doc).
     pub async fn run(&self, offload: &Offload, seed: u64) {
+        let max = self.sharding.borrow().max;
+        let ex = LocalExecutor::new();
+        let _shards: Vec<_> =
+            (0..max as u64).map(|i| ex.spawn(self.send(offload, seed.wrapping_add(i)))).collect();
+        ex.run(self.update_shards()).await;
+    }
+
+    /// Recomputes the shard count every `UPDATE_INTERVAL`; on a change, the open
+    /// batches are sealed into the old epoch and new samples go to the new shards.
+    async fn update_shards(&self) {
+        loop {
+            Timer::after(UPDATE_INTERVAL).await;
+            let m = &self.metrics;
+            let mut sharding = self.sharding.borrow_mut();
+            sharding.samples_in(self.samples_in.replace(0));
+            let from = sharding.current;
+            let to = sharding.update(
+                m.highest_timestamp_ms.get(),
+                m.highest_sent_timestamp_ms.get(),
+                Instant::now(),
+            );
+            m.shards_desired.set(sharding.desired);
+            drop(sharding);
+            let Some(to) = to else { continue };
+            log::info!("remote_write {}: resharding from {from} to {to} shards", self.name);
+            m.shards.set(to as u64);
+            let sealed = self.staging.borrow_mut().reshard(to);
+            for (block, lane) in sealed {
+                self.enqueue(block, lane);
+            }
+        }
+    }
+
+    /// One shard's sender: takes the next block the buffer hands out and sends
+    /// it until the receiver settles it.
+    async fn send(&self, offload: &Offload, seed: u64) {
         let mut rng = fastrand::Rng::with_seed(seed);
         let mut backoff = Backoff::new(self.config.min_backoff, self.config.max_backoff);
-        let mut outage: Option<Outage> = None;
         loop {
-            let listener = self.sealed.listen();
-            let next = self.buffer.borrow_mut().oldest();
+            let listener = self.ready.listen();
+            let next = self.buffer.borrow_mut().take();
             self.account();
             let Some(block) = next else {
                 listener.await;
                 continue;
             };
             drop(listener);
+            let started = Instant::now();
             if too_old(&block, self.max_age, SystemTime::now()) {
                 self.buffer.borrow_mut().drop_block(block.seq, DropReason::TooOld);
                 self.account();
+                self.ready.notify(usize::MAX);
                 continue;
             }
             // A block is split after a 413; its halves go out in order before it settles.
@@ -239,7 +308,8 @@ impl Queue {
                         parts.pop();
                         add(&m.samples_total, u64::from(part.samples));
                         add(&m.bytes_total, part.payload.len() as u64);
-                        if let Some(o) = outage.take() {
+                        let outage = self.outage.borrow_mut().take();
+                        if let Some(o) = outage {
                             log::info!(
                                 "remote_write {}: receiver recovered after {:.1?}, {} retries, {} blocks spilled",
                                 self.name,
@@ -252,20 +322,11 @@ impl Queue {
                     }
                     Outcome::Retry { after, reason } => {
                         add(&m.samples_retried_total, u64::from(part.samples));
-                        match &mut outage {
-                            Some(o) => o.retries += 1,
-                            None => {
-                                log::warn!(
-                                    "remote_write {}: receiver unreachable: {reason}; retrying",
-                                    self.name
-                                );
-                                let spilled_before = self.buffer.borrow().spilled_blocks();
-                                outage = Some(Outage { since: Instant::now(), retries: 1, spilled_before });
-                            }
-                        }
+                        self.note_outage(&reason);
                         self.buffer.borrow_mut().outage();
                         self.account();
                         let wait = after.unwrap_or_else(|| backoff.next(&mut rng));
+                        self.sharding.borrow_mut().retrying(wait, Instant::now());
                         log::debug!(
                             "remote_write {}: block {} retry in {wait:?}: {reason}",
                             self.name,
@@ -324,6 +385,8 @@ impl Queue {
             }
             if parts.is_empty() {
                 record_sent(&self.metrics, &block);
+                let samples = u64::from(block.samples);
+                self.sharding.borrow_mut().sent(samples, started.elapsed(), Instant::now());
                 self.buffer.borrow_mut().settle(block.seq);
             } else {
                 // Aged out while retrying: what is left of it is dropped (a
@@ -331,16 +394,37 @@ impl Queue {
                 self.buffer.borrow_mut().drop_block(block.seq, DropReason::TooOld);
             }
             self.account();
+            // Its shard is free for the next block.
+            self.ready.notify(usize::MAX);
+        }
+    }
+
+    /// A send failed with a recoverable error: the first such failure starts an outage (logged
+    /// once for all shards), later ones count as its retries.
+    fn note_outage(&self, reason: &str) {
+        let mut outage = self.outage.borrow_mut();
+        match &mut *outage {
+            Some(o) => o.retries += 1,
+            None => {
+                log::warn!("remote_write {}: receiver unreachable: {reason}; retrying", self.name);
+                let spilled_before = self.buffer.borrow().spilled_blocks();
+                *outage = Some(Outage { since: Instant::now(), retries: 1, spilled_before });
+            }
         }
     }
 
     /// Waits as long as `bytes` take at `rate_limit` while a backlog is being
-    /// uploaded (SPEC: backlog upload must not saturate a metered uplink).
+    /// uploaded (SPEC: backlog upload must not saturate a metered uplink); the
+    /// shards share the rate, each waiting its turn.
     async fn pace(&self, bytes: usize) {
         if self.config.rate_limit == 0 || !self.buffer.borrow().backlog() {
             return;
         }
-        Timer::after(Duration::from_secs_f64(bytes as f64 / self.config.rate_limit as f64)).await;
+        let now = Instant::now();
+        let turn = Duration::from_secs_f64(bytes as f64 / self.config.rate_limit as f64);
+        let until = self.paced_until.get().map_or(now, |t| t.max(now)) + turn;
+        self.paced_until.set(Some(until));
+        Timer::at(until).await;
     }
 }
 

@@ -33,6 +33,11 @@ pub struct QueueMetrics {
     pub spilled_blocks_total: Cell<u64>,
     /// Blocks read back from disk to be sent.
     pub replayed_blocks_total: Cell<u64>,
+    /// Shards in use, their bounds, and what the shard computation wants (unrounded).
+    pub shards: Cell<u64>,
+    pub shards_min: Cell<u64>,
+    pub shards_max: Cell<u64>,
+    pub shards_desired: Cell<f64>,
 }
 
 impl QueueMetrics {
@@ -52,6 +57,10 @@ impl QueueMetrics {
             buffer_disk_bytes: Cell::new(0),
             spilled_blocks_total: Cell::new(0),
             replayed_blocks_total: Cell::new(0),
+            shards: Cell::new(1),
+            shards_min: Cell::new(1),
+            shards_max: Cell::new(1),
+            shards_desired: Cell::new(1.0),
         }
     }
 
@@ -69,7 +78,7 @@ type Family = (&'static str, &'static str, &'static str, fn(&QueueMetrics) -> f6
 
 /// The per-queue families: name, type, help (Prometheus's where the name is
 /// Prometheus's), value.
-const QUEUE_FAMILIES: [Family; 12] = [
+const QUEUE_FAMILIES: [Family; 16] = [
     (
         "prometheus_remote_storage_samples_total",
         "counter",
@@ -117,6 +126,30 @@ const QUEUE_FAMILIES: [Family; 12] = [
         "gauge",
         "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.",
         |m| m.highest_sent_timestamp_ms.get() as f64 / 1000.0,
+    ),
+    (
+        "prometheus_remote_storage_shards",
+        "gauge",
+        "The number of shards used for parallel sending to the remote storage.",
+        |m| m.shards.get() as f64,
+    ),
+    (
+        "prometheus_remote_storage_shards_desired",
+        "gauge",
+        "The number of shards that the queues shard calculation wants to run based on the rate of samples in vs. samples out.",
+        |m| m.shards_desired.get(),
+    ),
+    (
+        "prometheus_remote_storage_shards_min",
+        "gauge",
+        "The minimum number of shards that the queue is allowed to run.",
+        |m| m.shards_min.get() as f64,
+    ),
+    (
+        "prometheus_remote_storage_shards_max",
+        "gauge",
+        "The maximum number of shards that the queue is allowed to run.",
+        |m| m.shards_max.get() as f64,
     ),
     ("outpost_buffer_memory_bytes", "gauge", "Bytes of sealed blocks held in the memory ring.", |m| {
         m.buffer_memory_bytes.get() as f64
@@ -206,8 +239,9 @@ mod tests {
         }
         // The queue families, a drop counter per reason, and the process
         // metrics (at least the start time; the others where /proc is readable).
-        assert!(samples > 12 + DropReason::ALL.len(), "{text}");
+        assert!(samples > 16 + DropReason::ALL.len(), "{text}");
         assert!(text.contains("\nprocess_start_time_seconds 1.5\n"), "{text}");
+        assert!(text.contains("\nprometheus_remote_storage_shards_desired{remote_name=\"global\""), "{text}");
         assert!(text.contains("prometheus_remote_storage_samples_total{remote_name=\"global\",url=\"http://h:9090/api/v1/write?x=\\\"1\\\"\"} 42\n"));
         assert!(text.contains(
             "prometheus_remote_storage_samples_dropped_total{reason=\"rejected\",remote_name=\"global\""

@@ -1,7 +1,8 @@
 //! In-test stand-ins for fault injection: a remote-write receiver that
 //! answers from a script (503, 429, 400, ...) and records every request, and
 //! a scrape target that serves a fixed body. Loopback only; both stop when
-//! dropped (the accept loop polls a flag, bounded by its short timeout).
+//! dropped (the accept loop polls a flag, bounded by its short timeout). Each
+//! connection is served on its own thread, so requests can overlap.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -28,6 +29,11 @@ pub struct Received {
 /// What to answer to request number `n` (0-based) carrying `request`: status and extra headers.
 pub type Script = Box<dyn Fn(usize, &WriteRequest) -> (u16, Vec<(&'static str, String)>) + Send + Sync>;
 
+/// A connection's request handler: script, record, headers, body, stream.
+type Handler = dyn Fn(&Script, &Mutex<Vec<Received>>, Vec<(String, String)>, Vec<u8>, &mut TcpStream) -> std::io::Result<()>
+    + Send
+    + Sync;
+
 pub struct FakeReceiver {
     pub port: u16,
     pub received: Arc<Mutex<Vec<Received>>>,
@@ -37,13 +43,25 @@ pub struct FakeReceiver {
 
 impl FakeReceiver {
     pub fn start(script: Script) -> FakeReceiver {
+        FakeReceiver::slow(Duration::ZERO, script)
+    }
+
+    /// Answers each request `delay` after it arrived (recorded on arrival).
+    pub fn slow(delay: Duration, script: Script) -> FakeReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake receiver");
         let port = listener.local_addr().expect("addr").port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let switches = Switches::default();
         let thread = {
             let (received, switches) = (received.clone(), switches.clone());
-            std::thread::spawn(move || serve(listener, script, received, switches, handle_write))
+            let handle = move |script: &Script,
+                               received: &Mutex<Vec<Received>>,
+                               headers,
+                               body,
+                               stream: &mut TcpStream| {
+                handle_write(script, received, headers, body, stream, delay)
+            };
+            std::thread::spawn(move || serve(listener, script, received, switches, Arc::new(handle)))
         };
         FakeReceiver { port, received, switches, thread: Some(thread) }
     }
@@ -125,7 +143,7 @@ impl FakeTarget {
                     served.fetch_add(1, Ordering::SeqCst);
                     Ok(())
                 };
-                serve(listener, script, Arc::new(Mutex::new(Vec::new())), switches, handle)
+                serve(listener, script, Arc::new(Mutex::new(Vec::new())), switches, Arc::new(handle))
             })
         };
         FakeTarget { port, served, accept, switches, thread: Some(thread) }
@@ -150,14 +168,9 @@ fn serve(
     script: Script,
     received: Arc<Mutex<Vec<Received>>>,
     switches: Switches,
-    handle: impl Fn(
-        &Script,
-        &Mutex<Vec<Received>>,
-        Vec<(String, String)>,
-        Vec<u8>,
-        &mut TcpStream,
-    ) -> std::io::Result<()>,
+    handle: Arc<Handler>,
 ) {
+    let script = Arc::new(script);
     let port = listener.local_addr().expect("addr").port();
     let mut listener = Some(listener);
     let Switches { stop, down } = switches;
@@ -179,31 +192,46 @@ fn serve(
         };
         l.set_nonblocking(true).expect("nonblocking");
         match l.accept() {
-            Ok((mut stream, _)) => {
-                let _ = stream.set_nonblocking(false);
-                let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-                // Keep-alive: serve requests on this connection until it closes, or down.
-                while !stop.load(Ordering::SeqCst) && !down.load(Ordering::SeqCst) {
-                    match read_request(&mut stream) {
-                        Ok(Some((headers, body))) => {
-                            if down.load(Ordering::SeqCst)
-                                || handle(&script, &received, headers, body, &mut stream).is_err()
-                            {
-                                break;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e)
-                            if e.kind() == std::io::ErrorKind::WouldBlock
-                                || e.kind() == std::io::ErrorKind::TimedOut =>
-                        {
-                            continue;
-                        }
-                        Err(_) => break,
-                    }
-                }
+            Ok((stream, _)) => {
+                let (script, received, handle) = (script.clone(), received.clone(), handle.clone());
+                let (stop, down) = (stop.clone(), down.clone());
+                // Ends when the connection closes, or on stop or down (bounded by the read timeout).
+                std::thread::spawn(move || {
+                    serve_connection(stream, &script, &received, &*handle, &stop, &down)
+                });
             }
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+/// Keep-alive: serves requests on one connection until it closes, or stop, or down.
+fn serve_connection(
+    mut stream: TcpStream,
+    script: &Script,
+    received: &Mutex<Vec<Received>>,
+    handle: &Handler,
+    stop: &AtomicBool,
+    down: &AtomicBool,
+) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    while !stop.load(Ordering::SeqCst) && !down.load(Ordering::SeqCst) {
+        match read_request(&mut stream) {
+            Ok(Some((headers, body))) => {
+                if down.load(Ordering::SeqCst)
+                    || handle(script, received, headers, body, &mut stream).is_err()
+                {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                continue;
+            }
+            Err(_) => break,
         }
     }
 }
@@ -249,12 +277,20 @@ fn handle_write(
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     stream: &mut TcpStream,
+    delay: Duration,
 ) -> std::io::Result<()> {
     let raw = snap::raw::Decoder::new().decompress_vec(&body).expect("snappy block format");
     let request = WriteRequest::decode(&raw[..]).expect("a WriteRequest");
-    let n = received.lock().expect("lock").len();
-    let (status, extra) = script(n, &request);
-    received.lock().expect("lock").push(Received { at: Instant::now(), headers, body, request, status });
+    let at = Instant::now();
+    let (n, status, extra) = {
+        // One lock for number, answer and record: concurrent requests get distinct numbers.
+        let mut received = received.lock().expect("lock");
+        let n = received.len();
+        let (status, extra) = script(n, &request);
+        received.push(Received { at, headers, body, request, status });
+        (n, status, extra)
+    };
+    std::thread::sleep(delay.saturating_sub(at.elapsed()));
     let message = if status >= 400 { format!("scripted {status} for request {n}\n") } else { String::new() };
     respond(stream, status, &extra, &message)
 }

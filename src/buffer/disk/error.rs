@@ -20,6 +20,8 @@ pub struct AppendError {
 pub enum Target {
     Segment(u64),
     Cursor,
+    /// The `delivered` file (blocks delivered above the cursor).
+    Delivered,
     Dir(PathBuf),
 }
 
@@ -60,6 +62,7 @@ impl fmt::Display for Target {
         match self {
             Target::Segment(index) => write!(f, "segment {index:08}"),
             Target::Cursor => f.write_str("cursor"),
+            Target::Delivered => f.write_str("delivered file"),
             Target::Dir(path) => write!(f, "directory {}", path.display()),
         }
     }

@@ -67,6 +67,8 @@ pub(super) fn list_segments(dir: &Path) -> Result<Vec<u64>, DiskError> {
 
 /// The send cursor's file name in `data_dir` (format: `segment.rs`, "The cursor file").
 pub(super) const CURSOR_FILE: &str = "cursor";
+/// Blocks delivered above the cursor (format: `segment.rs`, "The delivered file").
+pub(super) const DELIVERED_FILE: &str = "delivered";
 
 pub(super) fn segment_path(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("{index:08}.seg"))

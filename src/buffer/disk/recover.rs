@@ -8,7 +8,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::files::{CURSOR_FILE, list_segments, remove_segment, segment_path, sync_dir};
+use super::files::{CURSOR_FILE, DELIVERED_FILE, list_segments, remove_segment, segment_path, sync_dir};
 use super::{AppendOnly, Disk, DiskError, Location, Opener, Segment, SegmentFile, Target};
 use crate::buffer::segment::{self, BlockMeta, Damage, HEADER_LEN, Tail};
 
@@ -86,6 +86,8 @@ impl<O: Opener> Disk<O> {
             open: None,
             next_index: 0,
             delivered: cursor.map(|(seq, _)| seq),
+            ahead: Default::default(),
+            ahead_saved: false,
             generation: cursor.map_or(0, |(_, generation)| generation),
             cursor: None,
             record: Vec::new(),
@@ -95,6 +97,18 @@ impl<O: Opener> Disk<O> {
             next_seq: disk.delivered.map_or(0, |d| d.saturating_add(1)),
             ..Default::default()
         };
+        match fs::read(dir.join(DELIVERED_FILE)) {
+            Ok(bytes) => {
+                disk.ahead_saved = true;
+                let seqs = segment::decode_delivered(&bytes).unwrap_or_default();
+                // A listed seq is never reused, even once its segment is gone.
+                recovery.next_seq =
+                    seqs.iter().map(|s| s.saturating_add(1)).fold(recovery.next_seq, u64::max);
+                disk.ahead = seqs.into_iter().filter(|s| !disk.is_delivered(*s)).collect();
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(DiskError::Io { op: "read", target: Target::Delivered, source }),
+        }
         let mut removed_bad = false;
         for index in list_segments(dir)? {
             disk.next_index = index + 1;

@@ -261,3 +261,24 @@ fn no_valid_cursor_slot_is_none() {
     both[16] ^= 1;
     assert_eq!(decode_cursor(&both), None);
 }
+
+#[test]
+fn delivered_file_round_trips_and_every_prefix_or_bit_flip_lists_nothing() {
+    for seqs in [vec![], vec![7], vec![3, 9, u64::MAX]] {
+        assert_eq!(decode_delivered(&encode_delivered(&seqs)), Some(seqs.clone()));
+    }
+    let good = encode_delivered(&[5, 6, 8]);
+    for cut in 0..good.len() {
+        assert_eq!(decode_delivered(&good[..cut]), None, "cut at {cut}");
+    }
+    let mut long = good.clone();
+    long.push(0);
+    assert_eq!(decode_delivered(&long), None, "trailing bytes");
+    for i in 0..good.len() {
+        for bit in 0..8 {
+            let mut flipped = good.clone();
+            flipped[i] ^= 1 << bit;
+            assert_eq!(decode_delivered(&flipped), None, "byte {i} bit {bit}");
+        }
+    }
+}
