@@ -116,7 +116,9 @@ fn main() {
     for i in 0..20 {
         scrape(&mut cache, 2 + i);
     }
-    let rounds = 400;
+    // `cargo bench --bench pipeline -- ROUNDS`: fewer rounds for valgrind
+    // (instructions per sample = difference of two runs' counts).
+    let rounds: i64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(400);
     let (a0, t0) = (ALLOCATIONS.load(Ordering::Relaxed), Instant::now());
     for i in 0..rounds {
         scrape(&mut cache, 100 + i);

@@ -19,7 +19,7 @@ use smol::Timer;
 use crate::discovery::Target;
 use crate::model::Labels;
 use crate::offload::Offload;
-use crate::parse::{self, Entry, Format};
+use crate::parse::{self, Entry, Format, Scanned};
 use crate::sender::{Outgoing, Queue};
 use report::{ScrapeReport, Scraped};
 use series::{Lookup, SeriesCache};
@@ -121,14 +121,23 @@ pub fn ingest(
     let text = std::str::from_utf8(body).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
     cache.begin();
     let mut scraped = Scraped::default();
-    for entry in parse::parser(format, text) {
-        let Entry::Sample(sample) = entry.map_err(|e| e.to_string())? else { continue };
+    let mut parser = parse::parser(format, text);
+    // A series seen before is found by its text before its labels are
+    // parsed (`Parser::next_known`); a new or changed line is parsed in full.
+    while let Some(scanned) = parser.next_known(|series| cache.hit(series)) {
+        let (lookup, value, sample_ts) = match scanned.map_err(|e| e.to_string())? {
+            Scanned::Known { key, value, timestamp_ms } => (key, value, timestamp_ms),
+            Scanned::Entry(Entry::Sample(sample)) => {
+                (cache.lookup(&sample, target, outgoing)?, sample.value, sample.timestamp_ms)
+            }
+            Scanned::Entry(_) => continue,
+        };
         scraped.samples += 1;
-        let timestamp = match (target.honor_timestamps, sample.timestamp_ms) {
+        let timestamp = match (target.honor_timestamps, sample_ts) {
             (true, Some(ts)) => ts,
             _ => timestamp_ms,
         };
-        let labels = match cache.lookup(&sample, target, outgoing)? {
+        let labels = match lookup {
             Lookup::Append(labels) => Some(labels),
             Lookup::Unsent => None,
             Lookup::Dropped | Lookup::Repeat => continue,
@@ -139,7 +148,7 @@ pub fn ingest(
             return Err(format!("sample_limit exceeded: more than {limit} samples"));
         }
         if let Some(labels) = labels {
-            out.push((labels, sample.value, timestamp));
+            out.push((labels, value, timestamp));
         }
     }
     scraped.series_added = cache.added();

@@ -65,6 +65,20 @@ impl SeriesCache {
         self.added = 0;
     }
 
+    /// What to do with a sample of `series` (its exposition text) if the
+    /// series is known: one hash lookup, no allocation. `None` for a new
+    /// series, which [`lookup`](Self::lookup) adds. Every key is the series
+    /// text of a sample a parser yielded in full, the condition of
+    /// `parse::Parser::next_known`.
+    pub fn hit(&mut self, series: &str) -> Option<Lookup> {
+        let cached = self.series.get_mut(series)?;
+        if cached.seen == self.generation {
+            return Some(Lookup::Repeat);
+        }
+        cached.seen = self.generation;
+        Some(cached.lookup())
+    }
+
     /// What to do with `sample`: its series' labels are built, relabeled,
     /// checked against the limits and encoded on the first sight only.
     pub fn lookup(
@@ -73,12 +87,8 @@ impl SeriesCache {
         target: &Target,
         outgoing: &Outgoing,
     ) -> Result<Lookup, String> {
-        if let Some(cached) = self.series.get_mut(sample.series) {
-            if cached.seen == self.generation {
-                return Ok(Lookup::Repeat);
-            }
-            cached.seen = self.generation;
-            return Ok(cached.lookup());
+        if let Some(lookup) = self.hit(sample.series) {
+            return Ok(lookup);
         }
         let mut labels = sample_labels(sample, target)?;
         let kept = relabel::process(&mut labels, &target.metric_relabel) && labels.get("__name__").is_some();
@@ -387,5 +397,114 @@ mod tests {
         cache.end_all(&mut stale);
         assert_eq!(stale.len(), 1, "only a, which the last good scrape exposed");
         assert!(cache.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod known_line_tests {
+    //! `ingest` finds a known series by its text before parsing its labels;
+    //! these check that such a hit never lets through a line a full parse
+    //! rejects, nor changes what a good line gives.
+    use std::time::Duration;
+
+    use super::*;
+    use crate::parse::Format;
+    use crate::scrape::ingest;
+
+    const GOOD: &str = "# TYPE a gauge\na{b=\"1\",c=\"x y\"} 1\nt 2 1000\nn 3\n";
+
+    fn target() -> Target {
+        Target {
+            labels: Labels::from_pairs([("instance", "h:1"), ("job", "node")]),
+            url: "http://h:1/metrics".into(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            honor_labels: false,
+            honor_timestamps: true,
+            limits: Limits::default(),
+            metric_relabel: Vec::new(),
+        }
+    }
+
+    /// One scrape of `body` with `cache`: the outcome and what was staged.
+    fn scrape(cache: &mut SeriesCache, body: &str) -> (Result<usize, String>, Vec<(Vec<u8>, u64, i64)>) {
+        let mut out = Vec::new();
+        let result =
+            ingest(body.as_bytes(), Format::Text, &target(), cache, &Outgoing::default(), 5, &mut out);
+        let mut stale = Vec::new();
+        match &result {
+            Ok(_) => {
+                cache.end(&mut stale);
+            }
+            Err(_) => cache.end_all(&mut stale),
+        }
+        let staged = out.into_iter().map(|(l, v, t)| (l.to_vec(), v.to_bits(), t)).collect();
+        (result.map(|s| s.samples), staged)
+    }
+
+    /// A cache that has seen `GOOD` once.
+    fn warm() -> SeriesCache {
+        let mut cache = SeriesCache::default();
+        assert_eq!(scrape(&mut cache, GOOD).0, Ok(3));
+        cache
+    }
+
+    #[test]
+    fn a_known_series_on_a_changed_line_fails_as_a_new_one_would() {
+        let changed = [
+            // the same series text with a malformed or out-of-range value
+            "a{b=\"1\",c=\"x y\"} x\n",
+            "a{b=\"1\",c=\"x y\"} 1e999\n",
+            "a{b=\"1\",c=\"x y\"} -NaN\n",
+            "a{b=\"1\",c=\"x y\"} 0x1p3\n",
+            "a{b=\"1\",c=\"x y\"} 1,5\n",
+            "a{b=\"1\",c=\"x y\"}\n",
+            // a bad timestamp, or something after it
+            "t 2 1.5\n",
+            "t 2 99999999999999999999\n",
+            "t 2 1000 1\n",
+            "n 3 4 5\n",
+            "n 3\r\n",
+            // a known text followed by more label syntax, or a changed label block
+            "a{b=\"1\",c=\"x y\"}} 1\n",
+            "a{b=\"1\",c=\"x y\"},b=\"2\"} 1\n",
+            "a{b=\"1\",c=\"x y\",b=\"1\"} 1\n",
+            "a{b=\"1\",b=\"1\"} 1\n",
+            "n{} {} 1\n",
+            "n {b=\"1\" 1\n",
+        ];
+        for line in changed {
+            let body = format!("{GOOD}{line}");
+            let fresh = scrape(&mut SeriesCache::default(), &body).0;
+            assert!(fresh.is_err(), "{line:?} parses: the case tests nothing");
+            let mut cache = warm();
+            assert_eq!(scrape(&mut cache, &body).0, fresh, "{line:?}");
+            // The same with the changed line replacing the good one.
+            let (series, _) = line.split_once([' ', '}']).unwrap_or((line, ""));
+            let replaced: String = GOOD
+                .lines()
+                .map(|l| if l.starts_with(series) { line.trim_end() } else { l })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let fresh = scrape(&mut SeriesCache::default(), &replaced).0;
+            assert_eq!(scrape(&mut warm(), &replaced).0, fresh, "{replaced:?}");
+        }
+    }
+
+    #[test]
+    fn known_series_give_what_a_full_parse_gives() {
+        let bodies = [
+            GOOD,
+            // other values and timestamps, blanks and tabs around them, a repeat
+            "a{b=\"1\",c=\"x y\"}\t-1.5e3  \nt 7 -5\t\nn NaN\nn 4\n",
+            "  a{b=\"1\",c=\"x y\"} +Inf 12\nt 0.1\nn 1e-7 3\n",
+        ];
+        for body in bodies {
+            let mut cache = warm();
+            let known = scrape(&mut cache, body);
+            let fresh = scrape(&mut SeriesCache::default(), body);
+            assert!(known.0.is_ok(), "{body:?}: {known:?}");
+            assert_eq!(known, fresh, "{body:?}");
+        }
     }
 }
