@@ -24,11 +24,14 @@ pub struct TextParser<'a> {
     rest: &'a str,
     /// How many lines have been read, i.e. the 1-based number of the last one.
     line: usize,
+    /// The name on the last `# HELP` or `# TYPE` line, checked: the next such
+    /// line usually names it again, and bytes equal to it need no second check.
+    family: &'a str,
 }
 
 impl<'a> TextParser<'a> {
     pub fn new(body: &'a str) -> Self {
-        Self { rest: body, line: 0 }
+        Self { rest: body, line: 0, family: "" }
     }
 
     /// The next entry, like [`Iterator::next`], but a sample line whose
@@ -71,7 +74,6 @@ fn known_sample<'a, K>(
     line: &'a str,
     known: &mut impl FnMut(&'a str) -> Option<K>,
 ) -> Option<(K, f64, Option<i64>)> {
-    let line = trim_blanks_end(line);
     let (head, last) = split_last_token(line)?;
     // `series value`: the common case.
     if let Some(value) = value(last) {
@@ -86,27 +88,25 @@ fn known_sample<'a, K>(
     Some((known(series)?, value, Some(timestamp_ms)))
 }
 
-/// `line` (no trailing blank) as the text before its last blank-separated
-/// token, trailing blanks removed, and that token; `None` without a blank.
+/// `line` as the text before its last blank-separated token, and that token,
+/// both without blanks around them; `None` unless a blank precedes the token.
+/// Byte-wise: blanks are ASCII, so every cut is at a character boundary.
 fn split_last_token(line: &str) -> Option<(&str, &str)> {
     let b = line.as_bytes();
-    let mut blank = b.len();
-    while blank > 0 && CLASS[usize::from(b[blank - 1])] & BLANK == 0 {
-        blank -= 1;
-    }
-    let head = line.get(..blank.checked_sub(1)?)?;
-    Some((trim_blanks_end(head), &line[blank..]))
-}
-
-/// `s` without trailing blanks; byte-wise (blanks are ASCII, so the cut is
-/// at a character boundary).
-fn trim_blanks_end(s: &str) -> &str {
-    let b = s.as_bytes();
+    let blank = |i: usize| CLASS[usize::from(b[i])] & BLANK != 0;
     let mut end = b.len();
-    while end > 0 && CLASS[usize::from(b[end - 1])] & BLANK != 0 {
+    while end > 0 && blank(end - 1) {
         end -= 1;
     }
-    &s[..end]
+    let mut start = end;
+    while start > 0 && !blank(start - 1) {
+        start -= 1;
+    }
+    let mut head = start.checked_sub(1)?;
+    while head > 0 && blank(head - 1) {
+        head -= 1;
+    }
+    Some((line.get(..head)?, line.get(start..end)?))
 }
 
 impl<'a> Iterator for TextParser<'a> {
@@ -126,7 +126,7 @@ impl<'a> Iterator for TextParser<'a> {
                 }
                 Some(b'#') => {
                     let end = memchr::memchr(b'\n', &b[start..]).map_or(b.len(), |i| start + i);
-                    (comment(&body[start..end]), end)
+                    (comment(&body[start..end], &mut self.family), end)
                 }
                 // Samples are scanned in place, without a separate search for '\n'.
                 Some(_) => match sample(body, start) {
@@ -148,7 +148,7 @@ impl std::iter::FusedIterator for TextParser<'_> {}
 
 /// A line starting with `#`: `# HELP`, `# TYPE` or a plain comment. As in
 /// promparse, HELP/TYPE count only when separated by blanks on both sides.
-fn comment(line: &str) -> Result<Entry<'_>, ParseErrorKind> {
+fn comment<'a>(line: &'a str, family: &mut &'a str) -> Result<Entry<'a>, ParseErrorKind> {
     let b = line.as_bytes();
     let word_start = skip(b, 1, BLANK);
     if word_start == 1 {
@@ -165,11 +165,19 @@ fn comment(line: &str) -> Result<Entry<'_>, ParseErrorKind> {
         return Ok(Entry::Comment); // `# HELP` at the end of the line
     }
     // The name token is a whole metric name: it ends at a blank or the end.
-    let name_end = metric_name_end(b, name_start);
-    if name_end == name_start || b.get(name_end).is_some_and(|&c| CLASS[usize::from(c)] & BLANK == 0) {
-        return Err(ParseErrorKind::InvalidMetricName);
-    }
+    let ends_token = |end: usize| b.get(end).is_none_or(|&c| CLASS[usize::from(c)] & BLANK != 0);
+    let known_end = name_start + family.len();
+    let name_end = if !family.is_empty() && line[name_start..].starts_with(*family) && ends_token(known_end) {
+        known_end
+    } else {
+        let end = metric_name_end(b, name_start);
+        if end == name_start || !ends_token(end) {
+            return Err(ParseErrorKind::InvalidMetricName);
+        }
+        end
+    };
     let name = &line[name_start..name_end];
+    *family = name;
     let text = &line[skip(b, name_end, BLANK)..];
     if !is_type {
         return Ok(Entry::Help { name, text });
@@ -266,6 +274,10 @@ pub(super) fn parse_value(token: &str) -> Result<f64, ParseErrorKind> {
 
 /// [`parse_value`] without the error.
 fn value(token: &str) -> Option<f64> {
+    // One digit: most samples of most exporters.
+    if let &[c @ b'0'..=b'9'] = token.as_bytes() {
+        return Some(f64::from(c - b'0'));
+    }
     if let Some(value) = exact_short_decimal(token.as_bytes()) {
         return Some(value);
     }
