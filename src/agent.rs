@@ -70,8 +70,15 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         queues: queues.iter().map(|q| q.metrics.clone()).collect(),
         start_time_seconds: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
     });
-    let cx =
-        scrape::Context { queue, offload: &offload, agent: sender::http::agent(Duration::from_secs(60)) };
+    // Metric families are recorded only if a remote_write sends them.
+    let metadata =
+        scrape::metadata::Registry::new(config.remote_write.iter().any(|rw| rw.metadata_config.send));
+    let cx = scrape::Context {
+        queue,
+        offload: &offload,
+        agent: sender::http::agent(Duration::from_secs(60)),
+        metadata: &metadata,
+    };
     let targets: Vec<_> = config.scrape_configs.iter().flat_map(static_sd::targets).collect();
 
     let ex = LocalExecutor::new();
@@ -84,6 +91,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
             ex.spawn(queue.seal_on_deadline()),
             ex.spawn(queue.run(&offload, seed())),
             ex.spawn(queue.sync_periodically()),
+            ex.spawn(queue.send_metadata_periodically(&metadata, &offload, seed())),
             ex.spawn(watchdog()),
         ];
         if let Some(listener) = listener {

@@ -76,6 +76,17 @@ pub struct RemoteWrite {
     pub queue_config: QueueConfig,
     /// Applied to each series before it is sent to this receiver.
     pub write_relabel_configs: Vec<Rule>,
+    pub metadata_config: MetadataConfig,
+}
+
+/// Prometheus's `metadata_config`: TYPE, HELP and UNIT of the scraped metric
+/// families, sent every `send_interval` in requests of at most
+/// `max_samples_per_send` entries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetadataConfig {
+    pub send: bool,
+    pub send_interval: Duration,
+    pub max_samples_per_send: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -63,7 +63,16 @@ pub struct RawRemoteWrite {
     pub tls_config: Option<Spanned<Value>>,
     #[serde(default)]
     pub write_relabel_configs: Vec<Spanned<RawRelabelConfig>>,
-    pub metadata_config: Option<Spanned<Value>>,
+    #[serde(default)]
+    pub metadata_config: RawMetadataConfig,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetadataConfig {
+    pub send: Option<bool>,
+    pub send_interval: Option<Spanned<String>>,
+    pub max_samples_per_send: Option<Spanned<usize>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -146,7 +155,6 @@ pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
             ("remote_write.basic_auth", span(&rw.basic_auth)),
             ("remote_write.authorization", span(&rw.authorization)),
             ("remote_write.tls_config", span(&rw.tls_config)),
-            ("remote_write.metadata_config", span(&rw.metadata_config)),
             ("queue_config.max_shards other than 1", shards.map(Spanned::span)),
         ]);
     }

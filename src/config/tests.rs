@@ -120,6 +120,7 @@ fn documented_config(origin: &str) -> Config {
             headers: map(&[("X-Scope-OrgID", "edge")]),
             queue_config: queue_defaults(),
             write_relabel_configs: vec![drop_by_name("go_.*")],
+            metadata_config: metadata_defaults(),
         }],
         scrape_configs: vec![node],
     }
@@ -189,6 +190,7 @@ fn defaults_are_resolved() {
             headers: BTreeMap::new(),
             queue_config: queue_defaults(),
             write_relabel_configs: vec![],
+            metadata_config: metadata_defaults(),
         }],
         scrape_configs: vec![ScrapeConfig { static_configs: vec![], ..job("a", secs(60), secs(10), &[]) }],
     };
@@ -570,7 +572,6 @@ fn unsupported_keys_are_refused_where_they_are() {
         ("remote_write", "basic_auth = { username = \"u\" }"),
         ("remote_write", "authorization = { credentials_file = \"/t\" }"),
         ("remote_write", "tls_config = { ca_file = \"/ca\" }"),
-        ("remote_write", "metadata_config = { send = false }"),
         ("scrape_configs", "basic_auth = { username = \"u\" }"),
         ("scrape_configs", "bearer_token_file = \"/t\""),
         ("scrape_configs", "tls_config = { insecure_skip_verify = true }"),
@@ -643,8 +644,8 @@ fn unsupported_values_and_tables_are_refused_earliest_first() {
             "t.toml:3:14: remote_write.tls_config is not supported yet",
         ),
         (
-            format!("[buffer]\npersist = \"always\"\ndisk = \"1GiB\"\n{RW}metadata_config = {{}}\n"),
-            "t.toml:6:19: remote_write.metadata_config is not supported yet",
+            format!("[buffer]\npersist = \"always\"\ndisk = \"1GiB\"\n{RW}bearer_token_file = \"/t\"\n"),
+            "t.toml:6:21: remote_write.bearer_token_file is not supported yet",
         ),
     ];
     for (text, want) in &cases {
@@ -882,5 +883,41 @@ fn relabel_errors_name_the_rule_and_point_at_the_value() {
     ];
     for (text, want) in &cases {
         assert_eq!(err(text), *want, "{text}");
+    }
+}
+
+fn metadata_defaults() -> MetadataConfig {
+    MetadataConfig { send: true, send_interval: Duration::from_secs(60), max_samples_per_send: 500 }
+}
+
+#[test]
+fn metadata_config_defaults_and_errors() {
+    let config = |extra: &str| parse(&format!("{RW}{extra}"), "t.toml");
+    let got = config("").expect("defaults").remote_write[0].metadata_config.clone();
+    assert_eq!(got, metadata_defaults());
+    let got = config(
+        "[remote_write.metadata_config]\nsend = false\nsend_interval = \"15s\"\nmax_samples_per_send = 7\n",
+    )
+    .expect("set")
+    .remote_write[0]
+        .metadata_config
+        .clone();
+    assert_eq!(
+        got,
+        MetadataConfig { send: false, send_interval: Duration::from_secs(15), max_samples_per_send: 7 }
+    );
+    for (extra, want) in [
+        (
+            "metadata_config = { send_interval = \"0s\" }\n",
+            "t.toml:3:37: send_interval must be greater than 0",
+        ),
+        (
+            "metadata_config = { max_samples_per_send = 0 }\n",
+            "t.toml:3:44: max_samples_per_send must be greater than 0",
+        ),
+        ("metadata_config = { sned = true }\n", "t.toml:3:21: unknown field `sned`"),
+    ] {
+        let got = err(&format!("{RW}{extra}"));
+        assert!(got.starts_with(want), "{extra}: {got}");
     }
 }

@@ -100,7 +100,7 @@ pub enum Scanned<'a, K> {
 }
 
 /// The kind declared by a `# TYPE` line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MetricType {
     Counter,
     Gauge,

@@ -6,6 +6,7 @@
 //! appends only its report (`up` 0). The reason is logged when it changes.
 
 pub mod fetch;
+pub mod metadata;
 pub mod report;
 pub mod series;
 pub mod staleness;
@@ -29,6 +30,8 @@ pub struct Context<'a> {
     pub queue: &'a Queue,
     pub offload: &'a Offload,
     pub agent: ureq::Agent,
+    /// Where the loops' metric families are found by the metadata senders.
+    pub metadata: &'a metadata::Registry,
 }
 
 /// A sample ready to append once the scrape is known good.
@@ -38,7 +41,7 @@ type Staged = (Rc<[u8]>, f64, i64);
 pub async fn run(target: Target, cx: &Context<'_>) {
     let report_labels: Vec<Option<Vec<u8>>> =
         report::NAMES.iter().map(|name| cx.queue.outgoing.encode(&series_of(&target, name))).collect();
-    let mut cache = SeriesCache::default();
+    let mut cache = SeriesCache::with_metadata(cx.metadata.register());
     let mut staged: Vec<Staged> = Vec::new();
     let mut stale: Vec<Rc<[u8]>> = Vec::new();
     let mut body = Vec::new();
@@ -130,7 +133,10 @@ pub fn ingest(
             Scanned::Entry(Entry::Sample(sample)) => {
                 (cache.lookup(&sample, target, outgoing)?, sample.value, sample.timestamp_ms)
             }
-            Scanned::Entry(_) => continue,
+            Scanned::Entry(entry) => {
+                cache.record(&entry, format);
+                continue;
+            }
         };
         scraped.samples += 1;
         let timestamp = match (target.honor_timestamps, sample_ts) {

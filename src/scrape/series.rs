@@ -3,12 +3,14 @@
 //! `name{labels}`, so a series seen in the previous scrape costs one hash
 //! lookup and no allocation. Owned by that target's scrape loop.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use super::metadata::Families;
 use crate::discovery::{Limits, Target};
 use crate::model::Labels;
-use crate::parse::{self, SampleEntry};
+use crate::parse::{self, Entry, Format, SampleEntry};
 use crate::relabel;
 use crate::sender::Outgoing;
 
@@ -19,6 +21,8 @@ pub struct SeriesCache {
     generation: u64,
     /// Series first seen in the current scrape (`scrape_series_added`).
     added: usize,
+    /// The target's metric families, when metadata is sent.
+    families: Option<Rc<RefCell<Families>>>,
 }
 
 struct Cached {
@@ -59,6 +63,18 @@ impl Cached {
 }
 
 impl SeriesCache {
+    /// A cache that also records the target's metric families in `families`.
+    pub fn with_metadata(families: Option<Rc<RefCell<Families>>>) -> Self {
+        Self { families, ..Self::default() }
+    }
+
+    /// Records a HELP, TYPE or UNIT line, if metadata is kept.
+    pub fn record(&mut self, entry: &Entry<'_>, format: Format) {
+        if let Some(families) = &self.families {
+            families.borrow_mut().record(entry, format);
+        }
+    }
+
     /// Starts a scrape.
     pub fn begin(&mut self) {
         self.generation += 1;
@@ -107,6 +123,9 @@ impl SeriesCache {
     /// Series the previous successful scrape exposed and this one did not
     /// go to `stale` (SPEC: staleness) and are forgotten.
     pub fn end(&mut self, stale: &mut Vec<Rc<[u8]>>) -> usize {
+        if let Some(families) = &self.families {
+            families.borrow_mut().end(true);
+        }
         let added = self.added;
         let generation = self.generation;
         self.series.retain(|_, c| {
@@ -125,6 +144,9 @@ impl SeriesCache {
     /// Ends a failed scrape, or the target's last one: every series the last
     /// successful scrape exposed goes to `stale`, and all are forgotten.
     pub fn end_all(&mut self, stale: &mut Vec<Rc<[u8]>>) {
+        if let Some(families) = &self.families {
+            families.borrow_mut().end(false);
+        }
         stale.extend(self.series.drain().filter(|(_, c)| c.exposed).filter_map(|(_, c)| c.labels));
     }
 

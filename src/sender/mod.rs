@@ -7,6 +7,7 @@
 
 pub mod backoff;
 pub mod http;
+pub mod metadata;
 pub mod outcome;
 
 use std::cell::RefCell;
@@ -18,7 +19,7 @@ use event_listener::Event;
 use smol::Timer;
 
 use crate::buffer::Buffer;
-use crate::config::{BufferConfig, QueueConfig, RemoteWrite};
+use crate::config::{BufferConfig, MetadataConfig, QueueConfig, RemoteWrite};
 use crate::log::{Throttle, held_back};
 use crate::model::{DropReason, Labels, SealedBlock};
 use crate::offload::Offload;
@@ -70,6 +71,9 @@ pub struct Queue {
     /// most one of each per `LOG_EVERY` (the metrics count every one).
     loss_log: Throttle,
     refusal_log: Throttle,
+    /// What `metadata::send_metadata_periodically` does, and its failure lines.
+    metadata_config: MetadataConfig,
+    metadata_log: Throttle,
 }
 
 /// How often a repeating per-block error is logged at most.
@@ -102,6 +106,8 @@ impl Queue {
             metrics: Rc::new(QueueMetrics::new(&rw.name, &rw.url)),
             loss_log: Throttle::new(LOG_EVERY),
             refusal_log: Throttle::new(LOG_EVERY),
+            metadata_config: rw.metadata_config.clone(),
+            metadata_log: Throttle::new(LOG_EVERY),
         };
         queue.account();
         queue

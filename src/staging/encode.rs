@@ -16,6 +16,24 @@ use crate::model::Labels;
 pub struct WriteRequest {
     #[prost(message, repeated, tag = "1")]
     pub timeseries: Vec<TimeSeries>,
+    /// Sent in requests of their own, without samples (`sender::metadata`).
+    #[prost(message, repeated, tag = "3")]
+    pub metadata: Vec<MetricMetadata>,
+}
+
+/// One metric family's TYPE, HELP and UNIT.
+#[derive(Clone, PartialEq, Message)]
+pub struct MetricMetadata {
+    /// `MetricMetadata.MetricType`: UNKNOWN 0, COUNTER 1, GAUGE 2, HISTOGRAM 3,
+    /// GAUGEHISTOGRAM 4, SUMMARY 5, INFO 6, STATESET 7.
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    #[prost(string, tag = "2")]
+    pub metric_family_name: String,
+    #[prost(string, tag = "4")]
+    pub help: String,
+    #[prost(string, tag = "5")]
+    pub unit: String,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -115,7 +133,7 @@ pub fn split(payload: &[u8]) -> Result<(Part, Part), SplitError> {
     let second = request.timeseries.split_off(request.timeseries.len() / 2);
     let part = |timeseries: Vec<TimeSeries>| -> Result<Part, SplitError> {
         let samples = timeseries.iter().map(|t| t.samples.len()).sum::<usize>();
-        let encoded = WriteRequest { timeseries }.encode_to_vec();
+        let encoded = WriteRequest { timeseries, metadata: Vec::new() }.encode_to_vec();
         let payload = snap::raw::Encoder::new()
             .compress_vec(&encoded)
             .map_err(|e| SplitError::Undecodable(e.to_string()))?;
@@ -153,6 +171,7 @@ mod tests {
             label("z", "é\"\n"),
         ];
         let want = WriteRequest {
+            metadata: Vec::new(),
             timeseries: vec![
                 TimeSeries {
                     labels: a_labels.clone(),
