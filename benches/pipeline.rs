@@ -14,6 +14,7 @@ use outpost::model::Labels;
 use outpost::parse::Format;
 use outpost::relabel::{Rule, RuleSpec};
 use outpost::scrape::ingest;
+use outpost::scrape::metadata::Registry;
 use outpost::scrape::series::SeriesCache;
 use outpost::sender::Outgoing;
 use outpost::staging::Staging;
@@ -87,7 +88,9 @@ fn main() {
         write_relabel: vec![rule(&[("source_labels", "__name__"), ("regex", "go_.*"), ("action", "drop")])],
     };
     let mut staging = Staging::new(2000, Duration::from_secs(5), 0);
-    let mut cache = SeriesCache::default();
+    // Metadata is sent by default, so the scrape records every family's HELP and TYPE.
+    let registry = Registry::new(true);
+    let mut cache = SeriesCache::with_metadata(registry.register());
     let mut staged = Vec::new();
     let mut compressed = 0usize;
 

@@ -33,7 +33,8 @@ pub struct Metadata {
 pub struct Families {
     entries: Vec<Family>,
     index: HashMap<Box<str>, usize, foldhash::fast::RandomState>,
-    /// The entry the last line named: HELP and TYPE of a family come together.
+    /// The entry the last line named: HELP and TYPE of a family come together,
+    /// and families in the same order every scrape.
     last: usize,
     /// Incremented by every scrape.
     scrape: u64,
@@ -75,8 +76,12 @@ impl Families {
     }
 
     fn family(&mut self, name: &str) -> &mut Family {
-        let at = match self.entries.get(self.last) {
-            Some(f) if *f.name == *name => self.last,
+        // Entries are in the order of the first exposition, which the next
+        // ones repeat: the family is usually the last one or the one after it.
+        let named = |at: usize| self.entries.get(at).is_some_and(|f| *f.name == *name);
+        let at = match self.last {
+            last if named(last) => last,
+            last if named(last + 1) => last + 1,
             _ => match self.index.get(name) {
                 Some(&at) => at,
                 None => {

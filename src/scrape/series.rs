@@ -448,8 +448,11 @@ mod known_line_tests {
         }
     }
 
+    /// What one scrape staged: encoded labels, value bits, timestamp.
+    type Staged = Vec<(Vec<u8>, u64, i64)>;
+
     /// One scrape of `body` with `cache`: the outcome and what was staged.
-    fn scrape(cache: &mut SeriesCache, body: &str) -> (Result<usize, String>, Vec<(Vec<u8>, u64, i64)>) {
+    fn scrape(cache: &mut SeriesCache, body: &str) -> (Result<usize, String>, Staged) {
         let mut out = Vec::new();
         let result =
             ingest(body.as_bytes(), Format::Text, &target(), cache, &Outgoing::default(), 5, &mut out);
