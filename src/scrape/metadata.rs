@@ -112,7 +112,8 @@ impl Families {
             let before = self.entries.len();
             self.entries.retain(|f| scrape - f.seen <= KEEP_SCRAPES);
             if self.entries.len() != before {
-                self.index = self.entries.iter().enumerate().map(|(i, f)| (f.name.clone(), i)).collect();
+                self.index.clear();
+                self.index.extend(self.entries.iter().enumerate().map(|(i, f)| (f.name.clone(), i)));
             }
         }
         self.scrape += 1;

@@ -1,7 +1,10 @@
 //! The series a target exposed: its label set is built and encoded once, the
 //! first time the series is seen, then found by the exposition's own text of
 //! `name{labels}`, so a series seen in the previous scrape costs one hash
-//! lookup and no allocation. Owned by that target's scrape loop.
+//! lookup and no allocation, or only a comparison of its text: the series
+//! are kept in the order they were first seen, which is the exposition's, so
+//! the series after the last one found is tried first. Owned by that
+//! target's scrape loop.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -16,7 +19,11 @@ use crate::sender::Outgoing;
 
 #[derive(Default)]
 pub struct SeriesCache {
-    series: HashMap<Box<str>, Cached, foldhash::fast::RandomState>,
+    /// In the order first seen. `index` maps each text to its position.
+    series: Vec<(Rc<str>, Cached)>,
+    index: HashMap<Rc<str>, usize, foldhash::fast::RandomState>,
+    /// The position after the last series found: the likely next one.
+    next: usize,
     /// Incremented by every scrape.
     generation: u64,
     /// Series first seen in the current scrape (`scrape_series_added`).
@@ -78,6 +85,7 @@ impl SeriesCache {
     /// Starts a scrape.
     pub fn begin(&mut self) {
         self.generation += 1;
+        self.next = 0;
         self.added = 0;
     }
 
@@ -87,7 +95,12 @@ impl SeriesCache {
     /// text of a sample a parser yielded in full, the condition of
     /// `parse::Parser::next_known`.
     pub fn hit(&mut self, series: &str) -> Option<Lookup> {
-        let cached = self.series.get_mut(series)?;
+        let at = match self.series.get(self.next) {
+            Some((text, _)) if **text == *series => self.next,
+            _ => *self.index.get(series)?,
+        };
+        self.next = at + 1;
+        let cached = &mut self.series[at].1;
         if cached.seen == self.generation {
             return Some(Lookup::Repeat);
         }
@@ -114,7 +127,9 @@ impl SeriesCache {
         let encoded: Option<Rc<[u8]>> = if kept { outgoing.encode(&labels).map(Rc::from) } else { None };
         let cached = Cached { labels: encoded, dropped: !kept, seen: self.generation, exposed: false };
         let lookup = cached.lookup();
-        self.series.insert(sample.series.into(), cached);
+        let text: Rc<str> = sample.series.into();
+        self.index.insert(text.clone(), self.series.len());
+        self.series.push((text, cached));
         self.added += 1;
         Ok(lookup)
     }
@@ -128,7 +143,8 @@ impl SeriesCache {
         }
         let added = self.added;
         let generation = self.generation;
-        self.series.retain(|_, c| {
+        let before = self.series.len();
+        self.series.retain_mut(|(_, c)| {
             if c.seen == generation {
                 c.exposed = true;
                 return true;
@@ -138,6 +154,11 @@ impl SeriesCache {
             }
             false
         });
+        if self.series.len() != before {
+            // Positions moved: re-index in place (the table keeps its capacity).
+            self.index.clear();
+            self.index.extend(self.series.iter().enumerate().map(|(i, (text, _))| (text.clone(), i)));
+        }
         added
     }
 
@@ -147,7 +168,8 @@ impl SeriesCache {
         if let Some(families) = &self.families {
             families.borrow_mut().end(false);
         }
-        stale.extend(self.series.drain().filter(|(_, c)| c.exposed).filter_map(|(_, c)| c.labels));
+        self.index.clear();
+        stale.extend(self.series.drain(..).filter(|(_, c)| c.exposed).filter_map(|(_, c)| c.labels));
     }
 
     /// Series first seen in the current scrape so far.
@@ -514,6 +536,22 @@ mod known_line_tests {
             let fresh = scrape(&mut SeriesCache::default(), &replaced).0;
             assert_eq!(scrape(&mut warm(), &replaced).0, fresh, "{replaced:?}");
         }
+    }
+
+    #[test]
+    fn series_found_in_any_order_after_any_churn() {
+        let pages =
+            ["a 1\nb 2\nc 3\n", "c 1\nb 2\nd 4\na 5\n", "a 1\nd 2\n", "b 1\na 1\nd 7\nb 3\n", "d 1\n"];
+        let mut cache = SeriesCache::default();
+        let mut stale = Vec::new();
+        for page in pages {
+            let warm = scrape(&mut cache, page);
+            assert_eq!(warm, scrape(&mut SeriesCache::default(), page), "{page:?}");
+        }
+        cache.begin();
+        cache.end(&mut stale);
+        assert_eq!(stale.len(), 1, "d, the only series of the last page");
+        assert!(cache.is_empty());
     }
 
     #[test]
