@@ -38,8 +38,9 @@ impl<'a> TextParser<'a> {
     /// series text `known` recognises is not parsed past its value and
     /// timestamp: it yields [`Scanned::Known`] with what `known` returned.
     ///
-    /// `known` must recognise only series texts this parser yielded before
-    /// (`SampleEntry::series`, from any body). Then the result is exactly
+    /// `known` must recognise only series texts a parser yielded before
+    /// (`SampleEntry::series`, from any body; an OpenMetrics series is also a
+    /// valid text-format series, which only adds blanks). Then the result is exactly
     /// what [`Iterator::next`] gives for the line, label checks included: the
     /// line is the series text, blanks, the value, optionally blanks and a
     /// timestamp, and trailing blanks, and a full parse of it would find the
