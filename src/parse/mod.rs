@@ -24,9 +24,10 @@ pub const ACCEPT: &str = "application/openmetrics-text;version=1.0.0;escaping=un
 application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
 
 /// The exposition format of a scrape body.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
     /// Prometheus text 0.0.4, [`text`].
+    #[default]
     Text,
     /// OpenMetrics 1.0 text, [`openmetrics`].
     OpenMetrics,
@@ -75,17 +76,18 @@ impl<'a> Iterator for Parser<'a> {
 impl std::iter::FusedIterator for Parser<'_> {}
 
 impl<'a> Parser<'a> {
-    /// [`TextParser::next_known`]: a sample line whose series text `known`
-    /// recognises (it must recognise only series texts a parser yielded
-    /// before) is not parsed past its value and timestamp. OpenMetrics lines
-    /// are always parsed in full.
+    /// [`TextParser::next_known`], [`OpenMetricsParser::next_known`]: a
+    /// sample line whose series text `known` recognises is not parsed past
+    /// its value and timestamp. `known` must recognise only series texts a
+    /// parser yielded before, and for an OpenMetrics body only those the
+    /// OpenMetrics parser yielded.
     pub fn next_known<K>(
         &mut self,
         known: impl FnMut(&'a str) -> Option<K>,
     ) -> Option<Result<Scanned<'a, K>, ParseError>> {
         match self {
             Self::Text(p) => p.next_known(known),
-            Self::OpenMetrics(p) => p.next().map(|r| r.map(Scanned::Entry)),
+            Self::OpenMetrics(p) => p.next_known(known),
         }
     }
 }

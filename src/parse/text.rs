@@ -274,7 +274,7 @@ pub(super) fn parse_value(token: &str) -> Result<f64, ParseErrorKind> {
 }
 
 /// [`parse_value`] without the error.
-fn value(token: &str) -> Option<f64> {
+pub(super) fn value(token: &str) -> Option<f64> {
     // One digit: most samples of most exporters.
     if let &[c @ b'0'..=b'9'] = token.as_bytes() {
         return Some(f64::from(c - b'0'));

@@ -122,7 +122,7 @@ pub fn ingest(
     out: &mut Vec<Staged>,
 ) -> Result<Scraped, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
-    cache.begin();
+    cache.begin_format(format);
     let mut scraped = Scraped::default();
     let mut parser = parse::parser(format, text);
     // A series seen before is found by its text before its labels are

@@ -24,6 +24,8 @@ pub struct SeriesCache {
     index: HashMap<Rc<str>, usize, foldhash::fast::RandomState>,
     /// The position after the last series found: the likely next one.
     next: usize,
+    /// The format of the current scrape's body.
+    format: Format,
     /// Incremented by every scrape.
     generation: u64,
     /// Series first seen in the current scrape (`scrape_series_added`).
@@ -43,6 +45,9 @@ struct Cached {
     /// The last successful scrape exposed it: it gets a staleness marker
     /// when it disappears.
     exposed: bool,
+    /// The OpenMetrics parser accepted its text (the text format's parser
+    /// accepts every such text, and more).
+    openmetrics: bool,
 }
 
 /// What to do with one scraped sample.
@@ -82,8 +87,14 @@ impl SeriesCache {
         }
     }
 
-    /// Starts a scrape.
+    /// Starts a scrape of a text-format body.
     pub fn begin(&mut self) {
+        self.begin_format(Format::Text);
+    }
+
+    /// Starts a scrape of a body in `format`.
+    pub fn begin_format(&mut self, format: Format) {
+        self.format = format;
         self.generation += 1;
         self.next = 0;
         self.added = 0;
@@ -95,17 +106,32 @@ impl SeriesCache {
     /// text of a sample a parser yielded in full, the condition of
     /// `parse::Parser::next_known`.
     pub fn hit(&mut self, series: &str) -> Option<Lookup> {
+        let at = self.find(series)?;
+        // An OpenMetrics body is matched only against texts its parser accepted.
+        if self.format == Format::OpenMetrics && !self.series[at].1.openmetrics {
+            return None;
+        }
+        Some(self.mark(at))
+    }
+
+    /// The position of `series`, trying the one after the last found first.
+    fn find(&mut self, series: &str) -> Option<usize> {
         let at = match self.series.get(self.next) {
             Some((text, _)) if **text == *series => self.next,
             _ => *self.index.get(series)?,
         };
         self.next = at + 1;
+        Some(at)
+    }
+
+    /// What to do with a sample of the series at `at`, seen in this scrape.
+    fn mark(&mut self, at: usize) -> Lookup {
         let cached = &mut self.series[at].1;
         if cached.seen == self.generation {
-            return Some(Lookup::Repeat);
+            return Lookup::Repeat;
         }
         cached.seen = self.generation;
-        Some(cached.lookup())
+        cached.lookup()
     }
 
     /// What to do with `sample`: its series' labels are built, relabeled,
@@ -116,8 +142,11 @@ impl SeriesCache {
         target: &Target,
         outgoing: &Outgoing,
     ) -> Result<Lookup, String> {
-        if let Some(lookup) = self.hit(sample.series) {
-            return Ok(lookup);
+        if let Some(at) = self.find(sample.series) {
+            // Parsed in full just now: by the OpenMetrics parser, if that is the format.
+            let cached = &mut self.series[at].1;
+            cached.openmetrics |= self.format == Format::OpenMetrics;
+            return Ok(self.mark(at));
         }
         let mut labels = sample_labels(sample, target)?;
         let kept = relabel::process(&mut labels, &target.metric_relabel) && labels.get("__name__").is_some();
@@ -125,7 +154,13 @@ impl SeriesCache {
             check_limits(&labels, &target.limits)?;
         }
         let encoded: Option<Rc<[u8]>> = if kept { outgoing.encode(&labels).map(Rc::from) } else { None };
-        let cached = Cached { labels: encoded, dropped: !kept, seen: self.generation, exposed: false };
+        let cached = Cached {
+            labels: encoded,
+            dropped: !kept,
+            seen: self.generation,
+            exposed: false,
+            openmetrics: self.format == Format::OpenMetrics,
+        };
         let lookup = cached.lookup();
         let text: Rc<str> = sample.series.into();
         self.index.insert(text.clone(), self.series.len());
@@ -475,9 +510,12 @@ mod known_line_tests {
 
     /// One scrape of `body` with `cache`: the outcome and what was staged.
     fn scrape(cache: &mut SeriesCache, body: &str) -> (Result<usize, String>, Staged) {
+        scrape_as(Format::Text, cache, body)
+    }
+
+    fn scrape_as(format: Format, cache: &mut SeriesCache, body: &str) -> (Result<usize, String>, Staged) {
         let mut out = Vec::new();
-        let result =
-            ingest(body.as_bytes(), Format::Text, &target(), cache, &Outgoing::default(), 5, &mut out);
+        let result = ingest(body.as_bytes(), format, &target(), cache, &Outgoing::default(), 5, &mut out);
         let mut stale = Vec::new();
         match &result {
             Ok(_) => {
@@ -535,6 +573,40 @@ mod known_line_tests {
                 .join("\n");
             let fresh = scrape(&mut SeriesCache::default(), &replaced).0;
             assert_eq!(scrape(&mut warm(), &replaced).0, fresh, "{replaced:?}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_lines_match_only_texts_its_parser_accepted() {
+        // Valid text, invalid OpenMetrics (a blank after the comma).
+        let spaced = "a{b=\"1\", c=\"2\"} 1\n";
+        let om = format!("{spaced}# EOF\n");
+        let fresh = scrape_as(Format::OpenMetrics, &mut SeriesCache::default(), &om);
+        assert!(fresh.0.as_ref().is_err_and(|e| e.contains("space")), "{fresh:?}");
+        let mut cache = SeriesCache::default();
+        assert!(scrape_as(Format::Text, &mut cache, spaced).0.is_ok());
+        assert_eq!(
+            scrape_as(Format::OpenMetrics, &mut cache, &om),
+            fresh,
+            "a text-format key let it through"
+        );
+
+        // Texts the OpenMetrics parser accepted are found again in both formats.
+        let om = "# TYPE a gauge\na{b=\"1\",c=\"2\"} 1 1.5\nn 2\nn 3\n# EOF\n";
+        let mut cache = SeriesCache::default();
+        for _ in 0..2 {
+            let got = scrape_as(Format::OpenMetrics, &mut cache, om);
+            assert!(got.0.is_ok(), "{got:?}");
+            assert_eq!(got, scrape_as(Format::OpenMetrics, &mut SeriesCache::default(), om));
+        }
+        let text = "a{b=\"1\",c=\"2\"} 4\nn 5\n";
+        assert_eq!(scrape(&mut cache, text), scrape(&mut SeriesCache::default(), text));
+        for changed in ["a{b=\"1\",c=\"2\"}  1\n# EOF\n", "n 2 #\n# EOF\n", "n 2\t\n# EOF\n", "n 2"] {
+            let mut cache = SeriesCache::default();
+            assert!(scrape_as(Format::OpenMetrics, &mut cache, om).0.is_ok());
+            let fresh = scrape_as(Format::OpenMetrics, &mut SeriesCache::default(), changed);
+            assert!(fresh.0.is_err(), "{changed:?} parses: the case tests nothing");
+            assert_eq!(scrape_as(Format::OpenMetrics, &mut cache, changed), fresh, "{changed:?}");
         }
     }
 
