@@ -14,6 +14,7 @@ use outpost::model::Labels;
 use outpost::parse::Format;
 use outpost::relabel::{Rule, RuleSpec};
 use outpost::scrape::ingest;
+use outpost::scrape::metadata::Registry;
 use outpost::scrape::series::SeriesCache;
 use outpost::sender::Outgoing;
 use outpost::staging::Staging;
@@ -87,39 +88,47 @@ fn main() {
         write_relabel: vec![rule(&[("source_labels", "__name__"), ("regex", "go_.*"), ("action", "drop")])],
     };
     let mut staging = Staging::new(2000, Duration::from_secs(5), 0);
-    let mut cache = SeriesCache::default();
+    // Metadata is sent by default, so the scrape records every family's HELP and TYPE.
+    let registry = Registry::new(true);
+    let mut cache = SeriesCache::with_metadata(registry.register());
     let mut staged = Vec::new();
     let mut compressed = 0usize;
 
     let mut stale = Vec::new();
-    let mut scrape = |cache: &mut SeriesCache, ts: i64| -> usize {
+    // Returns the samples scraped and the blocks sealed.
+    let mut scrape = |cache: &mut SeriesCache, ts: i64| -> (usize, usize) {
         staged.clear();
         let n = ingest(PAGE.as_bytes(), Format::Text, &target, cache, &outgoing, ts, &mut staged)
             .expect("fixture parses")
             .samples;
         cache.end(&mut stale);
         let now = Instant::now();
+        let mut blocks = 0;
         for (labels, value, ts) in staged.drain(..) {
             if let Some(block) = staging.push(&labels, value, ts, now) {
                 compressed += block.payload.len();
+                blocks += 1;
             }
         }
-        n
+        (n, blocks)
     };
 
     // First scrape: every series is new.
     let (a0, t0) = (ALLOCATIONS.load(Ordering::Relaxed), Instant::now());
-    let samples = scrape(&mut cache, 1);
+    let (samples, _) = scrape(&mut cache, 1);
     let (cold_ns, cold_allocs) = (t0.elapsed().as_nanos(), ALLOCATIONS.load(Ordering::Relaxed) - a0);
 
     // Steady state: warm up, then measure many scrapes of the same page.
     for i in 0..20 {
         scrape(&mut cache, 2 + i);
     }
-    let rounds = 400;
+    // `cargo bench --bench pipeline -- ROUNDS`: fewer rounds for valgrind
+    // (instructions per sample = difference of two runs' counts).
+    let rounds: i64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(400);
     let (a0, t0) = (ALLOCATIONS.load(Ordering::Relaxed), Instant::now());
+    let mut warm_blocks = 0;
     for i in 0..rounds {
-        scrape(&mut cache, 100 + i);
+        warm_blocks += scrape(&mut cache, 100 + i).1;
     }
     let (warm_ns, warm_allocs) = (t0.elapsed().as_nanos(), ALLOCATIONS.load(Ordering::Relaxed) - a0);
     let total = (samples * rounds as usize) as f64;
@@ -134,6 +143,10 @@ fn main() {
         "  steady state : {:>8.1} ns/sample  {:>6.3} allocations/sample  ({rounds} scrapes)",
         warm_ns as f64 / total,
         warm_allocs as f64 / total
+    );
+    println!(
+        "                 {warm_allocs} allocations in all, {warm_blocks} blocks sealed ({} per block)",
+        if warm_blocks > 0 { format!("{:.2}", warm_allocs as f64 / warm_blocks as f64) } else { "-".into() }
     );
     println!(
         "  compressed   : {:>8.1} bytes/sample on the wire",

@@ -77,7 +77,10 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         queues: queues.iter().map(|q| q.metrics.clone()).collect(),
         start_time_seconds: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
     });
-    let cx = scrape::Context { queue, offload: &offload };
+    // Metric families are recorded only if a remote_write sends them.
+    let metadata =
+        scrape::metadata::Registry::new(config.remote_write.iter().any(|rw| rw.metadata_config.send));
+    let cx = scrape::Context { queue, offload: &offload, metadata: &metadata };
     // One client per job, shared by its targets (Prometheus's scrape pool).
     let mut targets = Vec::new();
     for sc in &config.scrape_configs {
@@ -96,6 +99,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
             ex.spawn(queue.seal_on_deadline()),
             ex.spawn(queue.run(&offload, seed())),
             ex.spawn(queue.sync_periodically()),
+            ex.spawn(queue.send_metadata_periodically(&metadata, &offload, seed())),
             ex.spawn(watchdog()),
         ];
         if let Some(listener) = listener {

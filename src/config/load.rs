@@ -5,8 +5,8 @@
 
 use super::http::load::RawHttpClient;
 use super::schema::{self, Labels, RawBuffer, RawConfig, RawGlobal, RawQueueConfig};
-use super::schema::{RawRelabelConfig, RawRemoteWrite, RawScrapeConfig};
-use super::{BufferConfig, Config, Global, QueueConfig, RemoteWrite, Scheme, ScrapeConfig};
+use super::schema::{RawMetadataConfig, RawRelabelConfig, RawRemoteWrite, RawScrapeConfig};
+use super::{BufferConfig, Config, Global, MetadataConfig, QueueConfig, RemoteWrite, Scheme, ScrapeConfig};
 use super::{Persist, StaticConfig, check, duration, http, size};
 use crate::relabel::{Field, Rule, RuleSpec};
 use std::collections::BTreeMap;
@@ -115,6 +115,9 @@ const BATCH_SEND_DEADLINE: Duration = Duration::from_secs(5);
 /// connection is the default and more are asked for (README, "Shards").
 const MIN_SHARDS: usize = 1;
 const MAX_SHARDS: usize = 1;
+/// Prometheus's metadata_config defaults.
+const METADATA_SEND_INTERVAL: Duration = Duration::from_secs(60);
+const METADATA_MAX_SAMPLES_PER_SEND: usize = 500;
 const MIN_BACKOFF: Duration = Duration::from_millis(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -311,7 +314,23 @@ fn remote_write(src: &Source, raw: &RawRemoteWrite) -> Result<RemoteWrite, Confi
         queue_config: queue_config(src, &raw.queue_config)?,
         write_relabel_configs: relabel_configs(src, "write_relabel_configs", &raw.write_relabel_configs)?,
         http_client,
+        metadata_config: metadata_config(src, &raw.metadata_config)?,
     })
+}
+
+fn metadata_config(src: &Source, raw: &RawMetadataConfig) -> Result<MetadataConfig, ConfigError> {
+    let send_interval = src.duration("send_interval", &raw.send_interval)?.unwrap_or(METADATA_SEND_INTERVAL);
+    if let Some(place) = raw.send_interval.as_ref().filter(|_| send_interval.is_zero()) {
+        return Err(src.at(place, "send_interval must be greater than 0"));
+    }
+    let max_samples_per_send = match &raw.max_samples_per_send {
+        Some(value) if *value.get_ref() == 0 => {
+            return Err(src.at(value, "max_samples_per_send must be greater than 0"));
+        }
+        Some(value) => *value.get_ref(),
+        None => METADATA_MAX_SAMPLES_PER_SEND,
+    };
+    Ok(MetadataConfig { send: raw.send.unwrap_or(true), send_interval, max_samples_per_send })
 }
 
 fn queue_config(src: &Source, raw: &RawQueueConfig) -> Result<QueueConfig, ConfigError> {

@@ -80,6 +80,17 @@ pub struct RemoteWrite {
     pub write_relabel_configs: Vec<Rule>,
     /// TLS and authorization toward the receiver.
     pub http_client: HttpClientConfig,
+    pub metadata_config: MetadataConfig,
+}
+
+/// Prometheus's `metadata_config`: TYPE, HELP and UNIT of the scraped metric
+/// families, sent every `send_interval` in requests of at most
+/// `max_samples_per_send` entries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetadataConfig {
+    pub send: bool,
+    pub send_interval: Duration,
+    pub max_samples_per_send: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]

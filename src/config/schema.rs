@@ -63,7 +63,16 @@ pub struct RawRemoteWrite {
     pub tls_config: Option<Spanned<RawTlsConfig>>,
     #[serde(default)]
     pub write_relabel_configs: Vec<Spanned<RawRelabelConfig>>,
-    pub metadata_config: Option<Spanned<Value>>,
+    #[serde(default)]
+    pub metadata_config: RawMetadataConfig,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetadataConfig {
+    pub send: Option<bool>,
+    pub send_interval: Option<Spanned<String>>,
+    pub max_samples_per_send: Option<Spanned<usize>>,
 }
 
 /// Prometheus's `<basic_auth>`.
@@ -172,9 +181,6 @@ pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
         value.as_ref().map(Spanned::span)
     }
     let mut found = vec![("more than one [[remote_write]]", raw.remote_write.get(1).map(Spanned::span))];
-    for rw in raw.remote_write.iter().map(Spanned::get_ref) {
-        found.extend([("remote_write.metadata_config", span(&rw.metadata_config))]);
-    }
     for job in &raw.scrape_configs {
         found.extend([
             ("scrape_configs.file_sd_configs", span(&job.file_sd_configs)),

@@ -124,6 +124,7 @@ fn documented_config(origin: &str) -> Config {
             queue_config: queue_defaults(),
             write_relabel_configs: vec![drop_by_name("go_.*")],
             http_client: HttpClientConfig::default(),
+            metadata_config: metadata_defaults(),
         }],
         scrape_configs: vec![node],
     }
@@ -194,6 +195,7 @@ fn defaults_are_resolved() {
             queue_config: queue_defaults(),
             write_relabel_configs: vec![],
             http_client: HttpClientConfig::default(),
+            metadata_config: metadata_defaults(),
         }],
         scrape_configs: vec![ScrapeConfig { static_configs: vec![], ..job("a", secs(60), secs(10), &[]) }],
     };
@@ -587,7 +589,6 @@ fn errors_name_origin_line_col_and_reason() {
 fn unsupported_keys_are_refused_where_they_are() {
     // (section, `key = value`); the message names `section.key`.
     let cases = [
-        ("remote_write", "metadata_config = { send = false }"),
         ("scrape_configs", "file_sd_configs = [{ files = [\"a.json\"] }]"),
         ("scrape_configs", "kubernetes_sd_configs = [{ role = \"pod\" }]"),
     ];
@@ -646,8 +647,8 @@ fn unsupported_values_and_tables_are_refused_earliest_first() {
             "t.toml:3:19: remote_write.metadata_config is not supported yet",
         ),
         (
-            format!("[buffer]\npersist = \"always\"\ndisk = \"1GiB\"\n{RW}metadata_config = {{}}\n"),
-            "t.toml:6:19: remote_write.metadata_config is not supported yet",
+            format!("[buffer]\npersist = \"always\"\ndisk = \"1GiB\"\n{RW}bearer_token_file = \"/t\"\n"),
+            "t.toml:6:21: remote_write.bearer_token_file is not supported yet",
         ),
     ];
     for (text, want) in &cases {
@@ -885,5 +886,41 @@ fn relabel_errors_name_the_rule_and_point_at_the_value() {
     ];
     for (text, want) in &cases {
         assert_eq!(err(text), *want, "{text}");
+    }
+}
+
+fn metadata_defaults() -> MetadataConfig {
+    MetadataConfig { send: true, send_interval: Duration::from_secs(60), max_samples_per_send: 500 }
+}
+
+#[test]
+fn metadata_config_defaults_and_errors() {
+    let config = |extra: &str| parse(&format!("{RW}{extra}"), "t.toml");
+    let got = config("").expect("defaults").remote_write[0].metadata_config.clone();
+    assert_eq!(got, metadata_defaults());
+    let got = config(
+        "[remote_write.metadata_config]\nsend = false\nsend_interval = \"15s\"\nmax_samples_per_send = 7\n",
+    )
+    .expect("set")
+    .remote_write[0]
+        .metadata_config
+        .clone();
+    assert_eq!(
+        got,
+        MetadataConfig { send: false, send_interval: Duration::from_secs(15), max_samples_per_send: 7 }
+    );
+    for (extra, want) in [
+        (
+            "metadata_config = { send_interval = \"0s\" }\n",
+            "t.toml:3:37: send_interval must be greater than 0",
+        ),
+        (
+            "metadata_config = { max_samples_per_send = 0 }\n",
+            "t.toml:3:44: max_samples_per_send must be greater than 0",
+        ),
+        ("metadata_config = { sned = true }\n", "t.toml:3:21: unknown field `sned`"),
+    ] {
+        let got = err(&format!("{RW}{extra}"));
+        assert!(got.starts_with(want), "{extra}: {got}");
     }
 }

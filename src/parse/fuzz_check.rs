@@ -2,7 +2,9 @@
 //! targets in `fuzz/` (built with `--cfg fuzzing`) and, on stable, by a seeded
 //! mutation loop over the fixtures ([`mutate`], the test below, `fuzz/run`).
 //! It panics on a broken promise: that is its job, so it is never in a release build.
-use super::{Entry, Format, labels, parser};
+use std::collections::HashSet;
+
+use super::{Entry, Format, Scanned, labels, parser};
 
 /// Parses `body` to the end and panics if a promise breaks: no panic; `None`
 /// for good after an error (and after the end); every sample's `series` (and
@@ -44,6 +46,43 @@ pub fn check(format: Format, body: &str) {
     if format == Format::OpenMetrics {
         assert!(body.ends_with("# EOF") || body.ends_with("# EOF\n"), "parsed without # EOF");
     }
+    check_known(format, body, body);
+}
+
+/// Parses `body` with `next_known`, knowing every series text a parse of
+/// `known_from` and of `body` yields, and panics unless it gives exactly what
+/// the full parse gives: the same entries, values (by bits), timestamps,
+/// errors and line numbers. A known series on a changed line (a bad value, a
+/// changed label, something after it) must not slip through.
+pub fn check_known(format: Format, known_from: &str, body: &str) {
+    let mut known = HashSet::new();
+    for text in [known_from, body] {
+        known.extend(parser(format, text).map_while(Result::ok).filter_map(|e| match e {
+            Entry::Sample(s) => Some(s.series),
+            _ => None,
+        }));
+    }
+    let mut full = parser(format, body);
+    let mut fast = parser(format, body);
+    let lines = body.split('\n').count();
+    for _ in 0..=lines {
+        let want = full.next();
+        let got = fast.next_known(|series| known.get(series).copied());
+        match (got, want) {
+            (None, None) => return,
+            (Some(Ok(Scanned::Known { key, value, timestamp_ms })), Some(Ok(Entry::Sample(s)))) => {
+                assert_eq!(key, s.series, "{body:?}");
+                assert_eq!(value.to_bits(), s.value.to_bits(), "{body:?}: {s:?}");
+                assert_eq!(timestamp_ms, s.timestamp_ms, "{body:?}: {s:?}");
+            }
+            (got, want) => {
+                let want = want.map(|r| r.map(Scanned::<&str>::Entry));
+                // Debug, not ==: a NaN value is not equal to itself.
+                assert_eq!(format!("{got:?}"), format!("{want:?}"), "{body:?}");
+            }
+        }
+    }
+    panic!("more entries than lines: {body:?}");
 }
 
 /// Where `part` starts inside `whole`, if it is a slice of it (by address, not by content).
@@ -159,6 +198,8 @@ mod tests {
                 let seed = &seeds[rng.usize(..seeds.len())];
                 let body = mutate(&mut rng, seed);
                 check(format, &body);
+                // The seed's series are known: a mutated line of one is a changed line.
+                check_known(format, seed, &body);
                 runs += 1;
             }
             if seconds.is_some() {

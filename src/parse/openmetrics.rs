@@ -11,8 +11,11 @@
 //! quoted (UTF-8) names are errors and label values allow only `\\ \" \n` escapes
 //! (as in [`super::text`]); a timestamp outside the `i64` millisecond range is an
 //! error (Go's conversion is implementation-defined there); `# EOF` must be exact.
-use super::text::{metric_name_end, parse_value};
-use super::{Entry, MetricType, ParseError, ParseErrorKind, SampleEntry, TOKEN_END, scan_pair, until};
+use super::text::{metric_name_end, parse_value, value};
+use super::{
+    CLASS, Entry, METRIC, MetricType, ParseError, ParseErrorKind, SampleEntry, Scanned, TOKEN_END, scan_pair,
+    until,
+};
 
 /// 2^63: the first float of milliseconds that does not fit an `i64`.
 const I64_LIMIT: f64 = 9_223_372_036_854_775_808.0;
@@ -32,6 +35,52 @@ impl<'a> OpenMetricsParser<'a> {
     pub fn new(body: &'a str) -> Self {
         Self { rest: body, line: 0, done: false }
     }
+
+    /// As `TextParser::next_known`: a sample line that is a series text
+    /// `known` recognises, one space, the value, and optionally one space and
+    /// a timestamp, ending in '\n', is not parsed past its value and
+    /// timestamp. `known` must recognise only series texts the OpenMetrics
+    /// parser yielded (a text-format series may hold blanks OpenMetrics
+    /// refuses). Then a full parse would find the same series (a valid one
+    /// ends where the parser stops, followed by the space), the same value and
+    /// timestamp (the same functions parse them), and no exemplar (the line
+    /// ends first). Any other line gets the full parse and its error.
+    pub fn next_known<K>(
+        &mut self,
+        mut known: impl FnMut(&'a str) -> Option<K>,
+    ) -> Option<Result<Scanned<'a, K>, ParseError>> {
+        let body = self.rest;
+        let b = body.as_bytes();
+        if !self.done && b.first().is_some_and(|&c| CLASS[usize::from(c)] & METRIC != 0) {
+            // A last line without '\n' is an error (no `# EOF`): the full parser reports it.
+            if let Some(end) = memchr::memchr(b'\n', b) {
+                if let Some((key, value, timestamp_ms)) = known_sample(&body[..end], &mut known) {
+                    self.line += 1;
+                    self.rest = &body[end + 1..];
+                    return Some(Ok(Scanned::Known { key, value, timestamp_ms }));
+                }
+            }
+        }
+        self.next().map(|r| r.map(Scanned::Entry))
+    }
+}
+
+/// `series value` or `series value timestamp`, single spaces, nothing else:
+/// split from the right, then `known` is asked about the series.
+fn known_sample<'a, K>(
+    line: &'a str,
+    known: &mut impl FnMut(&'a str) -> Option<K>,
+) -> Option<(K, f64, Option<i64>)> {
+    let (head, last) = line.rsplit_once(' ')?;
+    if let Some(value) = value(last) {
+        if let Some(key) = known(head) {
+            return Some((key, value, None));
+        }
+    }
+    let (series, token) = head.rsplit_once(' ')?;
+    let timestamp_ms = seconds_to_ms(last).ok()?;
+    let value = value(token)?;
+    Some((known(series)?, value, Some(timestamp_ms)))
 }
 
 /// What one line holds.

@@ -430,3 +430,92 @@ fn node_exporter_fixture() {
         assert!(labels(s.labels).all(|r| r.is_ok()), "{s:?}");
     }
 }
+
+#[test]
+fn short_decimals_match_str_parse() {
+    // The fast path for common values must give the bits `str::parse` gives,
+    // and leave every form it does not take to it.
+    let mut tokens: Vec<String> = [
+        "0",
+        "-0",
+        "+0",
+        "1",
+        "-1",
+        "42",
+        "0.5",
+        "1.5",
+        "-1.5",
+        "12.47",
+        "1e5",
+        "1E-3",
+        "1.2e+06",
+        "3.0517578125e-05",
+        "9007199254740992",
+        "9007199254740993",
+        "18446744073709551616",
+        "0.1",
+        "0.2",
+        "0.3",
+        "1e22",
+        "1e23",
+        "1e-22",
+        "1e-23",
+        "123456789012345678",
+        "1.",
+        ".5",
+        "1.e5",
+        "1e",
+        "1e+",
+        "1e-",
+        "e5",
+        "-",
+        "+",
+        "",
+        "1..2",
+        "1.2.3",
+        "1e5.5",
+        "1e1000",
+        "00001",
+        "0.000001",
+        "8.98846567431158e307",
+        "4.9e-324",
+        "0x10",
+        "1_0",
+        "1e-0",
+        "1e+000",
+        "1e0001",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let mut rng = fastrand::Rng::with_seed(7);
+    let alphabet = b"0123456789.eE+-";
+    for _ in 0..200_000 {
+        let len = rng.usize(1..=22);
+        let digits = len.min(if rng.bool() { 16 } else { 22 });
+        let mut t: String = (0..digits).map(|_| char::from(alphabet[rng.usize(..10)])).collect();
+        match rng.u8(..4) {
+            0 => t.insert(rng.usize(..=t.len()), '.'),
+            1 => t.push_str(&format!("e{}{}", ["", "+", "-"][rng.usize(..3)], rng.u32(..40))),
+            2 => {
+                t.insert(rng.usize(..=t.len()), char::from(alphabet[rng.usize(..alphabet.len())]));
+            }
+            _ => {}
+        }
+        if rng.bool() {
+            t.insert(0, '-');
+        }
+        tokens.push(t);
+    }
+    let mut fast = 0;
+    for t in &tokens {
+        let got = super::text::parse_value(t).map(f64::to_bits).ok();
+        let want = t.parse::<f64>().ok().filter(|v| v.is_finite()).map(f64::to_bits);
+        // The general path also accepts infinities and NaN, which these tokens never spell.
+        if got.is_some() || want.is_some() {
+            assert_eq!(got, want, "{t:?}");
+        }
+        fast += usize::from(super::text::exact_short_decimal(t.as_bytes()).is_some());
+    }
+    assert!(fast > 50_000, "the fast path took only {fast} tokens");
+}

@@ -6,8 +6,8 @@
 //! commas, escapes other than `\\ \" \n` and quoted (UTF-8) names are errors
 //! (as in `expfmt`), and timestamps may be negative.
 use super::{
-    BLANK, Entry, METRIC, MetricType, ParseError, ParseErrorKind, SampleEntry, TOKEN_END, scan_pair, skip,
-    until,
+    BLANK, CLASS, Entry, METRIC, MetricType, ParseError, ParseErrorKind, SampleEntry, Scanned, TOKEN_END,
+    scan_pair, skip, until,
 };
 
 /// Prometheus' `value.NormalNaN`: what Go's `ParseFloat("NaN")` returns and
@@ -24,12 +24,90 @@ pub struct TextParser<'a> {
     rest: &'a str,
     /// How many lines have been read, i.e. the 1-based number of the last one.
     line: usize,
+    /// The name on the last `# HELP` or `# TYPE` line, checked: the next such
+    /// line usually names it again, and bytes equal to it need no second check.
+    family: &'a str,
 }
 
 impl<'a> TextParser<'a> {
     pub fn new(body: &'a str) -> Self {
-        Self { rest: body, line: 0 }
+        Self { rest: body, line: 0, family: "" }
     }
+
+    /// The next entry, like [`Iterator::next`], but a sample line whose
+    /// series text `known` recognises is not parsed past its value and
+    /// timestamp: it yields [`Scanned::Known`] with what `known` returned.
+    ///
+    /// `known` must recognise only series texts a parser yielded before
+    /// (`SampleEntry::series`, from any body; an OpenMetrics series is also a
+    /// valid text-format series, which only adds blanks). Then the result is exactly
+    /// what [`Iterator::next`] gives for the line, label checks included: the
+    /// line is the series text, blanks, the value, optionally blanks and a
+    /// timestamp, and trailing blanks, and a full parse of it would find the
+    /// same series (its bytes were checked before, and a valid series ends
+    /// where the parser stops), the same value and the same timestamp (the
+    /// same functions parse them). Any other line, a changed one included,
+    /// gets the full parse and its error. `known` is called only after the
+    /// value and timestamp parsed; `fuzz_check` compares both paths.
+    pub fn next_known<K>(
+        &mut self,
+        mut known: impl FnMut(&'a str) -> Option<K>,
+    ) -> Option<Result<Scanned<'a, K>, ParseError>> {
+        let body = self.rest;
+        let b = body.as_bytes();
+        let start = skip(b, 0, BLANK);
+        if b.get(start).is_some_and(|&c| CLASS[usize::from(c)] & METRIC != 0) {
+            let end = memchr::memchr(b'\n', &b[start..]).map_or(b.len(), |i| start + i);
+            if let Some((key, value, timestamp_ms)) = known_sample(&body[start..end], &mut known) {
+                self.line += 1;
+                self.rest = body.get(end + 1..).unwrap_or_default();
+                return Some(Ok(Scanned::Known { key, value, timestamp_ms }));
+            }
+        }
+        self.next().map(|r| r.map(Scanned::Entry))
+    }
+}
+
+/// The cache-first reading of one sample line (no '\n', no leading blank):
+/// split the value and the timestamp off from the right, then ask `known`
+/// about the rest. `None` sends the line to the full parser.
+fn known_sample<'a, K>(
+    line: &'a str,
+    known: &mut impl FnMut(&'a str) -> Option<K>,
+) -> Option<(K, f64, Option<i64>)> {
+    let (head, last) = split_last_token(line)?;
+    // `series value`: the common case.
+    if let Some(value) = value(last) {
+        if let Some(key) = known(head) {
+            return Some((key, value, None));
+        }
+    }
+    // `series value timestamp`.
+    let (series, token) = split_last_token(head)?;
+    let timestamp_ms = last.parse::<i64>().ok()?;
+    let value = value(token)?;
+    Some((known(series)?, value, Some(timestamp_ms)))
+}
+
+/// `line` as the text before its last blank-separated token, and that token,
+/// both without blanks around them; `None` unless a blank precedes the token.
+/// Byte-wise: blanks are ASCII, so every cut is at a character boundary.
+fn split_last_token(line: &str) -> Option<(&str, &str)> {
+    let b = line.as_bytes();
+    let blank = |i: usize| CLASS[usize::from(b[i])] & BLANK != 0;
+    let mut end = b.len();
+    while end > 0 && blank(end - 1) {
+        end -= 1;
+    }
+    let mut start = end;
+    while start > 0 && !blank(start - 1) {
+        start -= 1;
+    }
+    let mut head = start.checked_sub(1)?;
+    while head > 0 && blank(head - 1) {
+        head -= 1;
+    }
+    Some((line.get(..head)?, line.get(start..end)?))
 }
 
 impl<'a> Iterator for TextParser<'a> {
@@ -48,8 +126,8 @@ impl<'a> Iterator for TextParser<'a> {
                     continue;
                 }
                 Some(b'#') => {
-                    let end = start + body[start..].find('\n').unwrap_or(b.len() - start);
-                    (comment(&body[start..end]), end)
+                    let end = memchr::memchr(b'\n', &b[start..]).map_or(b.len(), |i| start + i);
+                    (comment(&body[start..end], &mut self.family), end)
                 }
                 // Samples are scanned in place, without a separate search for '\n'.
                 Some(_) => match sample(body, start) {
@@ -71,7 +149,7 @@ impl std::iter::FusedIterator for TextParser<'_> {}
 
 /// A line starting with `#`: `# HELP`, `# TYPE` or a plain comment. As in
 /// promparse, HELP/TYPE count only when separated by blanks on both sides.
-fn comment(line: &str) -> Result<Entry<'_>, ParseErrorKind> {
+fn comment<'a>(line: &'a str, family: &mut &'a str) -> Result<Entry<'a>, ParseErrorKind> {
     let b = line.as_bytes();
     let word_start = skip(b, 1, BLANK);
     if word_start == 1 {
@@ -87,11 +165,20 @@ fn comment(line: &str) -> Result<Entry<'_>, ParseErrorKind> {
     if name_start == word_end {
         return Ok(Entry::Comment); // `# HELP` at the end of the line
     }
-    let name_end = until(b, name_start, BLANK);
-    if name_end == name_start || metric_name_end(b, name_start) != name_end {
-        return Err(ParseErrorKind::InvalidMetricName);
-    }
+    // The name token is a whole metric name: it ends at a blank or the end.
+    let ends_token = |end: usize| b.get(end).is_none_or(|&c| CLASS[usize::from(c)] & BLANK != 0);
+    let known_end = name_start + family.len();
+    let name_end = if !family.is_empty() && line[name_start..].starts_with(*family) && ends_token(known_end) {
+        known_end
+    } else {
+        let end = metric_name_end(b, name_start);
+        if end == name_start || !ends_token(end) {
+            return Err(ParseErrorKind::InvalidMetricName);
+        }
+        end
+    };
     let name = &line[name_start..name_end];
+    *family = name;
     let text = &line[skip(b, name_end, BLANK)..];
     if !is_type {
         return Ok(Entry::Help { name, text });
@@ -183,19 +270,99 @@ fn label_block_end(b: &[u8], pos: usize) -> Result<usize, ParseErrorKind> {
 /// accepts a signed NaN and turns an overflowing literal into infinity where
 /// Go returns `ErrRange`; both are rejected here.
 pub(super) fn parse_value(token: &str) -> Result<f64, ParseErrorKind> {
-    let invalid = || ParseErrorKind::InvalidValue(excerpt(token));
-    let value = token.parse::<f64>().map_err(|_| invalid())?;
+    value(token).ok_or_else(|| ParseErrorKind::InvalidValue(excerpt(token)))
+}
+
+/// [`parse_value`] without the error.
+pub(super) fn value(token: &str) -> Option<f64> {
+    // One digit: most samples of most exporters.
+    if let &[c @ b'0'..=b'9'] = token.as_bytes() {
+        return Some(f64::from(c - b'0'));
+    }
+    if let Some(value) = exact_short_decimal(token.as_bytes()) {
+        return Some(value);
+    }
+    let value = token.parse::<f64>().ok()?;
     let unsigned = token.strip_prefix(['+', '-']);
     if value.is_nan() {
         return match unsigned {
-            Some(_) => Err(invalid()),
-            None => Ok(f64::from_bits(NORMAL_NAN)),
+            Some(_) => None,
+            None => Some(f64::from_bits(NORMAL_NAN)),
         };
     }
     if value.is_infinite() && !unsigned.unwrap_or(token).starts_with(['i', 'I']) {
-        return Err(invalid());
+        return None;
     }
-    Ok(value)
+    Some(value)
+}
+
+/// 10^0 ..= 10^22: every one is exact in an `f64`.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+    1e19, 1e20, 1e21, 1e22,
+];
+
+/// The forms exporters write most (`0`, `42`, `-1.5`, `3.0517578125e-05`,
+/// `1.2e+06`) without the general parser: `[+-]digits[.digits][(e|E)[+-]digits]`
+/// whose digits make an integer `m` of at most 2^53 and whose scale `e` is
+/// within ±22. Then `m` and `10^|e|` are exact `f64`s and one IEEE
+/// multiplication or division rounds correctly, so the result is the
+/// correctly rounded value `str::parse` also returns (Clinger's fast path, the
+/// first step of the standard library's own parser). `None` for anything
+/// else, which goes to the general parser; `tests::short_decimals_match_str_parse`
+/// compares the two.
+pub(super) fn exact_short_decimal(t: &[u8]) -> Option<f64> {
+    const LIMIT: u64 = 1 << 53;
+    let (negative, mut i) = match t.first()? {
+        b'-' => (true, 1),
+        b'+' => (false, 1),
+        _ => (false, 0),
+    };
+    let mut m: u64 = 0;
+    let mut digits = 0;
+    let mut scale: i32 = 0;
+    let mut fraction = false;
+    while let Some(&c) = t.get(i) {
+        match c {
+            b'0'..=b'9' => {
+                m = m * 10 + u64::from(c - b'0');
+                if m > LIMIT {
+                    return None;
+                }
+                digits += 1;
+                scale -= i32::from(fraction);
+            }
+            // A '.' needs digits on both sides here; other forms go to `str::parse`.
+            b'.' if !fraction && digits > 0 && t.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                fraction = true
+            }
+            b'e' | b'E' if digits > 0 => break,
+            _ => return None,
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    if i < t.len() {
+        // The exponent: 'e', a sign, one to three digits.
+        let exponent = &t[i + 1..];
+        let (sign, exponent) = match exponent.first()? {
+            b'-' => (-1, &exponent[1..]),
+            b'+' => (1, &exponent[1..]),
+            _ => (1, exponent),
+        };
+        if exponent.is_empty() || exponent.len() > 3 || !exponent.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let e = exponent.iter().fold(0i32, |e, &c| e * 10 + i32::from(c - b'0'));
+        scale += sign * e;
+    }
+    let power = *POW10.get(usize::try_from(scale.unsigned_abs()).ok()?)?;
+    // `m` is at most 2^53, so the conversion is exact.
+    let m = m as f64;
+    let value = if scale >= 0 { m * power } else { m / power };
+    Some(if negative { -value } else { value })
 }
 
 /// At most [`EXCERPT_BYTES`] of `token`, cut at a character boundary.

@@ -6,6 +6,7 @@
 //! appends only its report (`up` 0). The reason is logged when it changes.
 
 pub mod fetch;
+pub mod metadata;
 pub mod report;
 pub mod series;
 pub mod staleness;
@@ -20,7 +21,7 @@ use crate::client::Client;
 use crate::discovery::Target;
 use crate::model::Labels;
 use crate::offload::Offload;
-use crate::parse::{self, Entry, Format};
+use crate::parse::{self, Entry, Format, Scanned};
 use crate::sender::{Outgoing, Queue};
 use report::{ScrapeReport, Scraped};
 use series::{Lookup, SeriesCache};
@@ -29,6 +30,8 @@ use series::{Lookup, SeriesCache};
 pub struct Context<'a> {
     pub queue: &'a Queue,
     pub offload: &'a Offload,
+    /// Where the loops' metric families are found by the metadata senders.
+    pub metadata: &'a metadata::Registry,
 }
 
 /// A sample ready to append once the scrape is known good.
@@ -39,7 +42,7 @@ type Staged = (Rc<[u8]>, f64, i64);
 pub async fn run(target: Target, client: Client, cx: &Context<'_>) {
     let report_labels: Vec<Option<Vec<u8>>> =
         report::NAMES.iter().map(|name| cx.queue.outgoing.encode(&series_of(&target, name))).collect();
-    let mut cache = SeriesCache::default();
+    let mut cache = SeriesCache::with_metadata(cx.metadata.register());
     let mut staged: Vec<Staged> = Vec::new();
     let mut stale: Vec<Rc<[u8]>> = Vec::new();
     let mut body = Vec::new();
@@ -120,16 +123,28 @@ pub fn ingest(
     out: &mut Vec<Staged>,
 ) -> Result<Scraped, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
-    cache.begin();
+    cache.begin_format(format);
     let mut scraped = Scraped::default();
-    for entry in parse::parser(format, text) {
-        let Entry::Sample(sample) = entry.map_err(|e| e.to_string())? else { continue };
+    let mut parser = parse::parser(format, text);
+    // A series seen before is found by its text before its labels are
+    // parsed (`Parser::next_known`); a new or changed line is parsed in full.
+    while let Some(scanned) = parser.next_known(|series| cache.hit(series)) {
+        let (lookup, value, sample_ts) = match scanned.map_err(|e| e.to_string())? {
+            Scanned::Known { key, value, timestamp_ms } => (key, value, timestamp_ms),
+            Scanned::Entry(Entry::Sample(sample)) => {
+                (cache.lookup(&sample, target, outgoing)?, sample.value, sample.timestamp_ms)
+            }
+            Scanned::Entry(entry) => {
+                cache.record(&entry, format);
+                continue;
+            }
+        };
         scraped.samples += 1;
-        let timestamp = match (target.honor_timestamps, sample.timestamp_ms) {
+        let timestamp = match (target.honor_timestamps, sample_ts) {
             (true, Some(ts)) => ts,
             _ => timestamp_ms,
         };
-        let labels = match cache.lookup(&sample, target, outgoing)? {
+        let labels = match lookup {
             Lookup::Append(labels) => Some(labels),
             Lookup::Unsent => None,
             Lookup::Dropped | Lookup::Repeat => continue,
@@ -140,7 +155,7 @@ pub fn ingest(
             return Err(format!("sample_limit exceeded: more than {limit} samples"));
         }
         if let Some(labels) = labels {
-            out.push((labels, sample.value, timestamp));
+            out.push((labels, value, timestamp));
         }
     }
     scraped.series_added = cache.added();

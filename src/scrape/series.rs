@@ -1,24 +1,37 @@
 //! The series a target exposed: its label set is built and encoded once, the
 //! first time the series is seen, then found by the exposition's own text of
 //! `name{labels}`, so a series seen in the previous scrape costs one hash
-//! lookup and no allocation. Owned by that target's scrape loop.
+//! lookup and no allocation, or only a comparison of its text: the series
+//! are kept in the order they were first seen, which is the exposition's, so
+//! the series after the last one found is tried first. Owned by that
+//! target's scrape loop.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use super::metadata::Families;
 use crate::discovery::{Limits, Target};
 use crate::model::Labels;
-use crate::parse::{self, SampleEntry};
+use crate::parse::{self, Entry, Format, SampleEntry};
 use crate::relabel;
 use crate::sender::Outgoing;
 
 #[derive(Default)]
 pub struct SeriesCache {
-    series: HashMap<Box<str>, Cached, foldhash::fast::RandomState>,
+    /// In the order first seen. `index` maps each text to its position.
+    series: Vec<(Rc<str>, Cached)>,
+    index: HashMap<Rc<str>, usize, foldhash::fast::RandomState>,
+    /// The position after the last series found: the likely next one.
+    next: usize,
+    /// The format of the current scrape's body.
+    format: Format,
     /// Incremented by every scrape.
     generation: u64,
     /// Series first seen in the current scrape (`scrape_series_added`).
     added: usize,
+    /// The target's metric families, when metadata is sent.
+    families: Option<Rc<RefCell<Families>>>,
 }
 
 struct Cached {
@@ -32,6 +45,9 @@ struct Cached {
     /// The last successful scrape exposed it: it gets a staleness marker
     /// when it disappears.
     exposed: bool,
+    /// The OpenMetrics parser accepted its text (the text format's parser
+    /// accepts every such text, and more).
+    openmetrics: bool,
 }
 
 /// What to do with one scraped sample.
@@ -59,10 +75,63 @@ impl Cached {
 }
 
 impl SeriesCache {
-    /// Starts a scrape.
+    /// A cache that also records the target's metric families in `families`.
+    pub fn with_metadata(families: Option<Rc<RefCell<Families>>>) -> Self {
+        Self { families, ..Self::default() }
+    }
+
+    /// Records a HELP, TYPE or UNIT line, if metadata is kept.
+    pub fn record(&mut self, entry: &Entry<'_>, format: Format) {
+        if let Some(families) = &self.families {
+            families.borrow_mut().record(entry, format);
+        }
+    }
+
+    /// Starts a scrape of a text-format body.
     pub fn begin(&mut self) {
+        self.begin_format(Format::Text);
+    }
+
+    /// Starts a scrape of a body in `format`.
+    pub fn begin_format(&mut self, format: Format) {
+        self.format = format;
         self.generation += 1;
+        self.next = 0;
         self.added = 0;
+    }
+
+    /// What to do with a sample of `series` (its exposition text) if the
+    /// series is known: one hash lookup, no allocation. `None` for a new
+    /// series, which [`lookup`](Self::lookup) adds. Every key is the series
+    /// text of a sample a parser yielded in full, the condition of
+    /// `parse::Parser::next_known`.
+    pub fn hit(&mut self, series: &str) -> Option<Lookup> {
+        let at = self.find(series)?;
+        // An OpenMetrics body is matched only against texts its parser accepted.
+        if self.format == Format::OpenMetrics && !self.series[at].1.openmetrics {
+            return None;
+        }
+        Some(self.mark(at))
+    }
+
+    /// The position of `series`, trying the one after the last found first.
+    fn find(&mut self, series: &str) -> Option<usize> {
+        let at = match self.series.get(self.next) {
+            Some((text, _)) if **text == *series => self.next,
+            _ => *self.index.get(series)?,
+        };
+        self.next = at + 1;
+        Some(at)
+    }
+
+    /// What to do with a sample of the series at `at`, seen in this scrape.
+    fn mark(&mut self, at: usize) -> Lookup {
+        let cached = &mut self.series[at].1;
+        if cached.seen == self.generation {
+            return Lookup::Repeat;
+        }
+        cached.seen = self.generation;
+        cached.lookup()
     }
 
     /// What to do with `sample`: its series' labels are built, relabeled,
@@ -73,12 +142,11 @@ impl SeriesCache {
         target: &Target,
         outgoing: &Outgoing,
     ) -> Result<Lookup, String> {
-        if let Some(cached) = self.series.get_mut(sample.series) {
-            if cached.seen == self.generation {
-                return Ok(Lookup::Repeat);
-            }
-            cached.seen = self.generation;
-            return Ok(cached.lookup());
+        if let Some(at) = self.find(sample.series) {
+            // Parsed in full just now: by the OpenMetrics parser, if that is the format.
+            let cached = &mut self.series[at].1;
+            cached.openmetrics |= self.format == Format::OpenMetrics;
+            return Ok(self.mark(at));
         }
         let mut labels = sample_labels(sample, target)?;
         let kept = relabel::process(&mut labels, &target.metric_relabel) && labels.get("__name__").is_some();
@@ -86,9 +154,17 @@ impl SeriesCache {
             check_limits(&labels, &target.limits)?;
         }
         let encoded: Option<Rc<[u8]>> = if kept { outgoing.encode(&labels).map(Rc::from) } else { None };
-        let cached = Cached { labels: encoded, dropped: !kept, seen: self.generation, exposed: false };
+        let cached = Cached {
+            labels: encoded,
+            dropped: !kept,
+            seen: self.generation,
+            exposed: false,
+            openmetrics: self.format == Format::OpenMetrics,
+        };
         let lookup = cached.lookup();
-        self.series.insert(sample.series.into(), cached);
+        let text: Rc<str> = sample.series.into();
+        self.index.insert(text.clone(), self.series.len());
+        self.series.push((text, cached));
         self.added += 1;
         Ok(lookup)
     }
@@ -97,9 +173,13 @@ impl SeriesCache {
     /// Series the previous successful scrape exposed and this one did not
     /// go to `stale` (SPEC: staleness) and are forgotten.
     pub fn end(&mut self, stale: &mut Vec<Rc<[u8]>>) -> usize {
+        if let Some(families) = &self.families {
+            families.borrow_mut().end(true);
+        }
         let added = self.added;
         let generation = self.generation;
-        self.series.retain(|_, c| {
+        let before = self.series.len();
+        self.series.retain_mut(|(_, c)| {
             if c.seen == generation {
                 c.exposed = true;
                 return true;
@@ -109,13 +189,22 @@ impl SeriesCache {
             }
             false
         });
+        if self.series.len() != before {
+            // Positions moved: re-index in place (the table keeps its capacity).
+            self.index.clear();
+            self.index.extend(self.series.iter().enumerate().map(|(i, (text, _))| (text.clone(), i)));
+        }
         added
     }
 
     /// Ends a failed scrape, or the target's last one: every series the last
     /// successful scrape exposed goes to `stale`, and all are forgotten.
     pub fn end_all(&mut self, stale: &mut Vec<Rc<[u8]>>) {
-        stale.extend(self.series.drain().filter(|(_, c)| c.exposed).filter_map(|(_, c)| c.labels));
+        if let Some(families) = &self.families {
+            families.borrow_mut().end(false);
+        }
+        self.index.clear();
+        stale.extend(self.series.drain(..).filter(|(_, c)| c.exposed).filter_map(|(_, c)| c.labels));
     }
 
     /// Series first seen in the current scrape so far.
@@ -387,5 +476,170 @@ mod tests {
         cache.end_all(&mut stale);
         assert_eq!(stale.len(), 1, "only a, which the last good scrape exposed");
         assert!(cache.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod known_line_tests {
+    //! `ingest` finds a known series by its text before parsing its labels;
+    //! these check that such a hit never lets through a line a full parse
+    //! rejects, nor changes what a good line gives.
+    use std::time::Duration;
+
+    use super::*;
+    use crate::parse::Format;
+    use crate::scrape::ingest;
+
+    const GOOD: &str = "# TYPE a gauge\na{b=\"1\",c=\"x y\"} 1\nt 2 1000\nn 3\n";
+
+    fn target() -> Target {
+        Target {
+            labels: Labels::from_pairs([("instance", "h:1"), ("job", "node")]),
+            url: "http://h:1/metrics".into(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            honor_labels: false,
+            honor_timestamps: true,
+            limits: Limits::default(),
+            metric_relabel: Vec::new(),
+        }
+    }
+
+    /// What one scrape staged: encoded labels, value bits, timestamp.
+    type Staged = Vec<(Vec<u8>, u64, i64)>;
+
+    /// One scrape of `body` with `cache`: the outcome and what was staged.
+    fn scrape(cache: &mut SeriesCache, body: &str) -> (Result<usize, String>, Staged) {
+        scrape_as(Format::Text, cache, body)
+    }
+
+    fn scrape_as(format: Format, cache: &mut SeriesCache, body: &str) -> (Result<usize, String>, Staged) {
+        let mut out = Vec::new();
+        let result = ingest(body.as_bytes(), format, &target(), cache, &Outgoing::default(), 5, &mut out);
+        let mut stale = Vec::new();
+        match &result {
+            Ok(_) => {
+                cache.end(&mut stale);
+            }
+            Err(_) => cache.end_all(&mut stale),
+        }
+        let staged = out.into_iter().map(|(l, v, t)| (l.to_vec(), v.to_bits(), t)).collect();
+        (result.map(|s| s.samples), staged)
+    }
+
+    /// A cache that has seen `GOOD` once.
+    fn warm() -> SeriesCache {
+        let mut cache = SeriesCache::default();
+        assert_eq!(scrape(&mut cache, GOOD).0, Ok(3));
+        cache
+    }
+
+    #[test]
+    fn a_known_series_on_a_changed_line_fails_as_a_new_one_would() {
+        let changed = [
+            // the same series text with a malformed or out-of-range value
+            "a{b=\"1\",c=\"x y\"} x\n",
+            "a{b=\"1\",c=\"x y\"} 1e999\n",
+            "a{b=\"1\",c=\"x y\"} -NaN\n",
+            "a{b=\"1\",c=\"x y\"} 0x1p3\n",
+            "a{b=\"1\",c=\"x y\"} 1,5\n",
+            "a{b=\"1\",c=\"x y\"}\n",
+            // a bad timestamp, or something after it
+            "t 2 1.5\n",
+            "t 2 99999999999999999999\n",
+            "t 2 1000 1\n",
+            "n 3 4 5\n",
+            "n 3\r\n",
+            // a known text followed by more label syntax, or a changed label block
+            "a{b=\"1\",c=\"x y\"}} 1\n",
+            "a{b=\"1\",c=\"x y\"},b=\"2\"} 1\n",
+            "a{b=\"1\",c=\"x y\",b=\"1\"} 1\n",
+            "a{b=\"1\",b=\"1\"} 1\n",
+            "n{} {} 1\n",
+            "n {b=\"1\" 1\n",
+        ];
+        for line in changed {
+            let body = format!("{GOOD}{line}");
+            let fresh = scrape(&mut SeriesCache::default(), &body).0;
+            assert!(fresh.is_err(), "{line:?} parses: the case tests nothing");
+            let mut cache = warm();
+            assert_eq!(scrape(&mut cache, &body).0, fresh, "{line:?}");
+            // The same with the changed line replacing the good one.
+            let (series, _) = line.split_once([' ', '}']).unwrap_or((line, ""));
+            let replaced: String = GOOD
+                .lines()
+                .map(|l| if l.starts_with(series) { line.trim_end() } else { l })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let fresh = scrape(&mut SeriesCache::default(), &replaced).0;
+            assert_eq!(scrape(&mut warm(), &replaced).0, fresh, "{replaced:?}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_lines_match_only_texts_its_parser_accepted() {
+        // Valid text, invalid OpenMetrics (a blank after the comma).
+        let spaced = "a{b=\"1\", c=\"2\"} 1\n";
+        let om = format!("{spaced}# EOF\n");
+        let fresh = scrape_as(Format::OpenMetrics, &mut SeriesCache::default(), &om);
+        assert!(fresh.0.as_ref().is_err_and(|e| e.contains("space")), "{fresh:?}");
+        let mut cache = SeriesCache::default();
+        assert!(scrape_as(Format::Text, &mut cache, spaced).0.is_ok());
+        assert_eq!(
+            scrape_as(Format::OpenMetrics, &mut cache, &om),
+            fresh,
+            "a text-format key let it through"
+        );
+
+        // Texts the OpenMetrics parser accepted are found again in both formats.
+        let om = "# TYPE a gauge\na{b=\"1\",c=\"2\"} 1 1.5\nn 2\nn 3\n# EOF\n";
+        let mut cache = SeriesCache::default();
+        for _ in 0..2 {
+            let got = scrape_as(Format::OpenMetrics, &mut cache, om);
+            assert!(got.0.is_ok(), "{got:?}");
+            assert_eq!(got, scrape_as(Format::OpenMetrics, &mut SeriesCache::default(), om));
+        }
+        let text = "a{b=\"1\",c=\"2\"} 4\nn 5\n";
+        assert_eq!(scrape(&mut cache, text), scrape(&mut SeriesCache::default(), text));
+        for changed in ["a{b=\"1\",c=\"2\"}  1\n# EOF\n", "n 2 #\n# EOF\n", "n 2\t\n# EOF\n", "n 2"] {
+            let mut cache = SeriesCache::default();
+            assert!(scrape_as(Format::OpenMetrics, &mut cache, om).0.is_ok());
+            let fresh = scrape_as(Format::OpenMetrics, &mut SeriesCache::default(), changed);
+            assert!(fresh.0.is_err(), "{changed:?} parses: the case tests nothing");
+            assert_eq!(scrape_as(Format::OpenMetrics, &mut cache, changed), fresh, "{changed:?}");
+        }
+    }
+
+    #[test]
+    fn series_found_in_any_order_after_any_churn() {
+        let pages =
+            ["a 1\nb 2\nc 3\n", "c 1\nb 2\nd 4\na 5\n", "a 1\nd 2\n", "b 1\na 1\nd 7\nb 3\n", "d 1\n"];
+        let mut cache = SeriesCache::default();
+        let mut stale = Vec::new();
+        for page in pages {
+            let warm = scrape(&mut cache, page);
+            assert_eq!(warm, scrape(&mut SeriesCache::default(), page), "{page:?}");
+        }
+        cache.begin();
+        cache.end(&mut stale);
+        assert_eq!(stale.len(), 1, "d, the only series of the last page");
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn known_series_give_what_a_full_parse_gives() {
+        let bodies = [
+            GOOD,
+            // other values and timestamps, blanks and tabs around them, a repeat
+            "a{b=\"1\",c=\"x y\"}\t-1.5e3  \nt 7 -5\t\nn NaN\nn 4\n",
+            "  a{b=\"1\",c=\"x y\"} +Inf 12\nt 0.1\nn 1e-7 3\n",
+        ];
+        for body in bodies {
+            let mut cache = warm();
+            let known = scrape(&mut cache, body);
+            let fresh = scrape(&mut SeriesCache::default(), body);
+            assert!(known.0.is_ok(), "{body:?}: {known:?}");
+            assert_eq!(known, fresh, "{body:?}");
+        }
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod backoff;
 pub mod http;
+pub mod metadata;
 pub mod outcome;
 pub mod shards;
 
@@ -24,7 +25,7 @@ use smol::{LocalExecutor, Timer};
 
 use crate::buffer::{Buffer, Lane};
 use crate::client::ClientError;
-use crate::config::{BufferConfig, QueueConfig, RemoteWrite};
+use crate::config::{BufferConfig, MetadataConfig, QueueConfig, RemoteWrite};
 use crate::log::{Throttle, held_back};
 use crate::model::{DropReason, Labels, SealedBlock};
 use crate::offload::Offload;
@@ -84,6 +85,9 @@ pub struct Queue {
     outage: RefCell<Option<Outage>>,
     /// Backlog uploads are paced up to this instant (all shards together).
     paced_until: Cell<Option<Instant>>,
+    /// What `metadata::send_metadata_periodically` does, and its failure lines.
+    metadata_config: MetadataConfig,
+    metadata_log: Throttle,
 }
 
 /// How often a repeating per-block error is logged at most.
@@ -126,6 +130,8 @@ impl Queue {
             refusal_log: Throttle::new(LOG_EVERY),
             outage: RefCell::new(None),
             paced_until: Cell::new(None),
+            metadata_config: rw.metadata_config.clone(),
+            metadata_log: Throttle::new(LOG_EVERY),
         };
         let (m, sharding) = (&queue.metrics, queue.sharding.borrow());
         m.shards.set(sharding.current as u64);

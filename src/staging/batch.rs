@@ -6,13 +6,29 @@ use bytes::Bytes;
 use super::encode::append_series;
 use crate::model::SealedBlock;
 
-#[derive(Default)]
 pub struct Batch {
     /// An encoded `WriteRequest` so far; its capacity survives sealing.
     buf: Vec<u8>,
     samples: usize,
     min_ts: i64,
     max_ts: i64,
+    /// snappy's hash table and output buffer, kept from block to block: a
+    /// seal then allocates only the block's own payload, at its final size.
+    encoder: snap::raw::Encoder,
+    compressed: Vec<u8>,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self {
+            buf: Vec::new(),
+            samples: 0,
+            min_ts: 0,
+            max_ts: 0,
+            encoder: snap::raw::Encoder::new(),
+            compressed: Vec::new(),
+        }
+    }
 }
 
 impl Batch {
@@ -38,12 +54,16 @@ impl Batch {
         }
         // snap refuses only inputs above 2^32 - 1 bytes; a batch is bounded
         // far below that by max_samples_per_send.
-        let payload = snap::raw::Encoder::new().compress_vec(&self.buf);
-        debug_assert!(payload.is_ok(), "batch of {} bytes too large for snappy", self.buf.len());
-        let payload = payload.ok()?;
+        let bound = snap::raw::max_compress_len(self.buf.len());
+        if self.compressed.len() < bound {
+            self.compressed.resize(bound, 0);
+        }
+        let written = self.encoder.compress(&self.buf, &mut self.compressed);
+        debug_assert!(written.is_ok(), "batch of {} bytes too large for snappy", self.buf.len());
+        let written = written.ok()?;
         let block = SealedBlock {
             seq,
-            payload: Bytes::from(payload),
+            payload: Bytes::copy_from_slice(&self.compressed[..written]),
             samples: u32::try_from(self.samples).unwrap_or(u32::MAX),
             min_timestamp_ms: self.min_ts,
             max_timestamp_ms: self.max_ts,

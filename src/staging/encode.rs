@@ -8,7 +8,7 @@
 //! `tests::matches_prost_encoding_of_write_request` holds us to that.
 
 use prost::Message;
-use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
+use prost::encoding::{WireType, encode_key, encode_varint};
 
 use crate::model::Labels;
 
@@ -16,6 +16,24 @@ use crate::model::Labels;
 pub struct WriteRequest {
     #[prost(message, repeated, tag = "1")]
     pub timeseries: Vec<TimeSeries>,
+    /// Sent in requests of their own, without samples (`sender::metadata`).
+    #[prost(message, repeated, tag = "3")]
+    pub metadata: Vec<MetricMetadata>,
+}
+
+/// One metric family's TYPE, HELP and UNIT.
+#[derive(Clone, PartialEq, Message)]
+pub struct MetricMetadata {
+    /// `MetricMetadata.MetricType`: UNKNOWN 0, COUNTER 1, GAUGE 2, HISTOGRAM 3,
+    /// GAUGEHISTOGRAM 4, SUMMARY 5, INFO 6, STATESET 7.
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    #[prost(string, tag = "2")]
+    pub metric_family_name: String,
+    #[prost(string, tag = "4")]
+    pub help: String,
+    #[prost(string, tag = "5")]
+    pub unit: String,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -56,15 +74,34 @@ pub fn encode_labels(labels: &Labels) -> Vec<u8> {
 /// Appends one `WriteRequest.timeseries` element: `labels` (from
 /// [`encode_labels`]) and one sample.
 pub fn append_series(buf: &mut Vec<u8>, labels: &[u8], value: f64, timestamp_ms: i64) {
+    // The sample (field 2: key, length, message) is encoded on the stack first,
+    // so `buf` grows by three copies: no per-field capacity checks.
     let sample = Sample { value, timestamp: timestamp_ms };
-    let sample_len = sample.encoded_len();
-    // field 2 (samples): key, length, message
-    let body_len = labels.len() + 1 + encoded_len_varint(sample_len as u64) + sample_len;
-    encode_key(1, WireType::LengthDelimited, buf);
-    encode_varint(body_len as u64, buf);
+    let mut sample_bytes = [0u8; SAMPLE_MAX];
+    let mut rest = &mut sample_bytes[..];
+    // SAMPLE_MAX bounds the encoding, so the slice never runs out (it would panic).
+    prost::encoding::message::encode(2, &sample, &mut rest);
+    let written = SAMPLE_MAX - rest.len();
+    let sample_bytes = &sample_bytes[..written];
+    // field 1 of WriteRequest (timeseries): key, length, then the labels and the sample
+    let body_len = (labels.len() + sample_bytes.len()) as u64;
+    let mut head = [0u8; HEAD_MAX];
+    let mut rest = &mut head[..];
+    encode_key(1, WireType::LengthDelimited, &mut rest);
+    encode_varint(body_len, &mut rest);
+    let written = HEAD_MAX - rest.len();
+    let head = &head[..written];
+    buf.reserve(head.len() + labels.len() + sample_bytes.len());
+    buf.extend_from_slice(head);
     buf.extend_from_slice(labels);
-    prost::encoding::message::encode(2, &sample, buf);
+    buf.extend_from_slice(sample_bytes);
 }
+
+/// The longest `samples` field of one sample: key and length (2 bytes), a
+/// double (9) and an int64 varint (up to 11).
+const SAMPLE_MAX: usize = 2 + 9 + 11;
+/// The longest key and length of a `timeseries` element.
+const HEAD_MAX: usize = 1 + 10;
 
 /// One half of a block split after a 413.
 #[derive(Clone, Debug, PartialEq)]
@@ -96,7 +133,7 @@ pub fn split(payload: &[u8]) -> Result<(Part, Part), SplitError> {
     let second = request.timeseries.split_off(request.timeseries.len() / 2);
     let part = |timeseries: Vec<TimeSeries>| -> Result<Part, SplitError> {
         let samples = timeseries.iter().map(|t| t.samples.len()).sum::<usize>();
-        let encoded = WriteRequest { timeseries }.encode_to_vec();
+        let encoded = WriteRequest { timeseries, metadata: Vec::new() }.encode_to_vec();
         let payload = snap::raw::Encoder::new()
             .compress_vec(&encoded)
             .map_err(|e| SplitError::Undecodable(e.to_string()))?;
@@ -134,6 +171,7 @@ mod tests {
             label("z", "é\"\n"),
         ];
         let want = WriteRequest {
+            metadata: Vec::new(),
             timeseries: vec![
                 TimeSeries {
                     labels: a_labels.clone(),

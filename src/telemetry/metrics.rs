@@ -38,6 +38,12 @@ pub struct QueueMetrics {
     pub shards_min: Cell<u64>,
     pub shards_max: Cell<u64>,
     pub shards_desired: Cell<f64>,
+    /// Metadata entries the receiver accepted, refused for good, and sent again.
+    pub metadata_total: Cell<u64>,
+    pub metadata_failed_total: Cell<u64>,
+    pub metadata_retried_total: Cell<u64>,
+    /// Compressed metadata request bytes the receiver accepted.
+    pub metadata_bytes_total: Cell<u64>,
 }
 
 impl QueueMetrics {
@@ -61,6 +67,10 @@ impl QueueMetrics {
             shards_min: Cell::new(1),
             shards_max: Cell::new(1),
             shards_desired: Cell::new(1.0),
+            metadata_total: Cell::new(0),
+            metadata_failed_total: Cell::new(0),
+            metadata_retried_total: Cell::new(0),
+            metadata_bytes_total: Cell::new(0),
         }
     }
 
@@ -78,7 +88,7 @@ type Family = (&'static str, &'static str, &'static str, fn(&QueueMetrics) -> f6
 
 /// The per-queue families: name, type, help (Prometheus's where the name is
 /// Prometheus's), value.
-const QUEUE_FAMILIES: [Family; 16] = [
+const QUEUE_FAMILIES: [Family; 20] = [
     (
         "prometheus_remote_storage_samples_total",
         "counter",
@@ -96,6 +106,30 @@ const QUEUE_FAMILIES: [Family; 16] = [
         "counter",
         "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.",
         |m| m.samples_retried_total.get() as f64,
+    ),
+    (
+        "prometheus_remote_storage_metadata_total",
+        "counter",
+        "Total number of metadata entries sent to remote storage.",
+        |m| m.metadata_total.get() as f64,
+    ),
+    (
+        "prometheus_remote_storage_metadata_failed_total",
+        "counter",
+        "Total number of metadata entries which failed on send to remote storage, non-recoverable errors.",
+        |m| m.metadata_failed_total.get() as f64,
+    ),
+    (
+        "prometheus_remote_storage_metadata_retried_total",
+        "counter",
+        "Total number of metadata entries which failed on send to remote storage but were retried because the send error was recoverable.",
+        |m| m.metadata_retried_total.get() as f64,
+    ),
+    (
+        "prometheus_remote_storage_metadata_bytes_total",
+        "counter",
+        "The total number of bytes of metadata sent by the queue after compression.",
+        |m| m.metadata_bytes_total.get() as f64,
     ),
     (
         "prometheus_remote_storage_samples_pending",
