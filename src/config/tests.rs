@@ -641,15 +641,6 @@ fn unsupported_values_and_tables_are_refused_earliest_first() {
             ),
             "t.toml:5:1: more than one [[remote_write]] is not supported yet",
         ),
-        // The first entry's metadata_config (line 3) comes before the second entry (line 4).
-        (
-            format!("{RW}metadata_config = {{}}\n[[remote_write]]\nurl = \"http://b:1/w\"\n"),
-            "t.toml:3:19: remote_write.metadata_config is not supported yet",
-        ),
-        (
-            format!("[buffer]\npersist = \"always\"\ndisk = \"1GiB\"\n{RW}bearer_token_file = \"/t\"\n"),
-            "t.toml:6:21: remote_write.bearer_token_file is not supported yet",
-        ),
     ];
     for (text, want) in &cases {
         assert_eq!(err(text), *want, "{text}");
