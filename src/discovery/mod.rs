@@ -1,5 +1,6 @@
 //! Targets: what to scrape and the labels every one of its series carries.
 
+pub mod kubernetes;
 pub mod static_sd;
 
 use std::time::Duration;
