@@ -18,6 +18,7 @@
 //! - [`relabel`]: Prometheus's relabel rules, compiled at load, applied to a label set [pure].
 //! - [`staging`]: samples into batches, encoded as remote-write requests, snappy-compressed.
 //! - [`buffer`]: the memory ring and the on-disk segment log; spill, recovery, replay.
+//! - [`client`]: the HTTP client of scrapes and remote write: TLS (rustls, ring), authorization.
 //! - [`sender`]: one queue per receiver; posts blocks in order; classifies answers; backoff.
 //! - [`offload`]: bounded blocking work off the executor thread.
 //! - [`telemetry`]: self-metrics, served on `listen`.
@@ -27,6 +28,7 @@
 
 pub mod agent;
 pub mod buffer;
+pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod log;

@@ -3,6 +3,7 @@
 //! Configuration); the rest of the program never sees raw strings.
 
 pub mod duration;
+mod http;
 pub mod load;
 mod schema;
 pub mod size;
@@ -13,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use http::{Auth, HttpClientConfig, Pem, Secret, TlsConfig};
 pub use load::{ConfigError, load, parse};
 
 /// The embedded default: scrape outpost's own metrics, write to a local Prometheus.
