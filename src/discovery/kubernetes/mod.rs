@@ -4,6 +4,7 @@
 //! server; [`kubeconfig`] reads credentials (kubeconfig file or in-cluster
 //! service account).
 
+pub mod kubeconfig;
 pub mod nodes;
 pub mod pods;
 
