@@ -4,9 +4,9 @@
 //! when the input has a position for it, else `origin: reason`.
 
 use super::schema::{self, Labels, RawBuffer, RawConfig, RawGlobal, RawQueueConfig};
-use super::schema::{RawRelabelConfig, RawRemoteWrite, RawScrapeConfig};
+use super::schema::{RawFileSdConfig, RawRelabelConfig, RawRemoteWrite, RawScrapeConfig};
 use super::{BufferConfig, Config, Global, QueueConfig, RemoteWrite, Scheme, ScrapeConfig};
-use super::{Persist, StaticConfig, check, duration, size};
+use super::{FileSdConfig, Persist, StaticConfig, check, duration, size};
 use crate::relabel::{Field, Rule, RuleSpec};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -112,6 +112,7 @@ const MAX_SAMPLES_PER_SEND: usize = 2000;
 const BATCH_SEND_DEADLINE: Duration = Duration::from_secs(5);
 const MIN_BACKOFF: Duration = Duration::from_millis(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const FILE_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 
 /// The text being parsed, to turn byte spans into `origin:line:col`.
 struct Source<'a> {
@@ -384,6 +385,10 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
             labels: src.labels(&group.labels, false)?,
         });
     }
+    let mut file_sd_configs = Vec::with_capacity(job.file_sd_configs.len());
+    for sd in &job.file_sd_configs {
+        file_sd_configs.push(file_sd_config(src, sd)?);
+    }
     Ok(ScrapeConfig {
         job_name: job_name.clone(),
         scrape_interval,
@@ -402,8 +407,33 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
         },
         params: params(src, &job.params)?,
         static_configs,
+        file_sd_configs,
         relabel_configs: relabel_configs(src, "relabel_configs", &job.relabel_configs)?,
         metric_relabel_configs: relabel_configs(src, "metric_relabel_configs", &job.metric_relabel_configs)?,
+    })
+}
+
+/// Prometheus's check (discovery/file): a path whose last element may hold
+/// wildcards, ending in .json (.yml and .yaml are Prometheus's too, not
+/// supported yet). Relative paths are taken from the configuration file's
+/// directory, as Prometheus does.
+fn file_sd_config(src: &Source, raw: &RawFileSdConfig) -> Result<FileSdConfig, ConfigError> {
+    if raw.files.get_ref().is_empty() {
+        return Err(src.at(&raw.files, "file_sd_configs: files must not be empty"));
+    }
+    let base = Path::new(src.origin).parent().unwrap_or(Path::new(""));
+    let mut files = Vec::with_capacity(raw.files.get_ref().len());
+    for file in raw.files.get_ref() {
+        let path = file.get_ref();
+        check::file_sd_path(path)
+            .map_err(|reason| src.at(file, format!("file_sd_configs file {path:?}: {reason}")))?;
+        files.push(base.join(path));
+    }
+    Ok(FileSdConfig {
+        files,
+        refresh_interval: src
+            .duration("refresh_interval", &raw.refresh_interval)?
+            .unwrap_or(FILE_SD_REFRESH_INTERVAL),
     })
 }
 

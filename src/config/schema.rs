@@ -100,7 +100,8 @@ pub struct RawScrapeConfig {
     pub basic_auth: Option<Spanned<Value>>,
     pub bearer_token_file: Option<Spanned<String>>,
     pub tls_config: Option<Spanned<Value>>,
-    pub file_sd_configs: Option<Spanned<Value>>,
+    #[serde(default)]
+    pub file_sd_configs: Vec<RawFileSdConfig>,
     pub kubernetes_sd_configs: Option<Spanned<Value>>,
     #[serde(default)]
     pub relabel_configs: Vec<Spanned<RawRelabelConfig>>,
@@ -115,6 +116,13 @@ pub struct RawStaticConfig {
     pub targets: Vec<Spanned<String>>,
     #[serde(default)]
     pub labels: Labels,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFileSdConfig {
+    pub files: Spanned<Vec<Spanned<String>>>,
+    pub refresh_interval: Option<Spanned<String>>,
 }
 
 /// Prometheus's `<relabel_config>`; a key left out takes its default.
@@ -155,7 +163,6 @@ pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
             ("scrape_configs.basic_auth", span(&job.basic_auth)),
             ("scrape_configs.bearer_token_file", span(&job.bearer_token_file)),
             ("scrape_configs.tls_config", span(&job.tls_config)),
-            ("scrape_configs.file_sd_configs", span(&job.file_sd_configs)),
             ("scrape_configs.kubernetes_sd_configs", span(&job.kubernetes_sd_configs)),
         ]);
     }

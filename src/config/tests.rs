@@ -77,6 +77,7 @@ fn job(name: &str, interval: Duration, timeout: Duration, targets: &[&str]) -> S
         label_value_length_limit: 0,
         body_size_limit: 0,
         params: BTreeMap::new(),
+        file_sd_configs: vec![],
         static_configs: vec![StaticConfig {
             targets: targets.iter().map(|t| t.to_string()).collect(),
             labels: BTreeMap::new(),
@@ -574,7 +575,6 @@ fn unsupported_keys_are_refused_where_they_are() {
         ("scrape_configs", "basic_auth = { username = \"u\" }"),
         ("scrape_configs", "bearer_token_file = \"/t\""),
         ("scrape_configs", "tls_config = { insecure_skip_verify = true }"),
-        ("scrape_configs", "file_sd_configs = [{ files = [\"a.json\"] }]"),
         ("scrape_configs", "kubernetes_sd_configs = [{ role = \"pod\" }]"),
     ];
     for (section, line) in cases {
