@@ -16,11 +16,12 @@ use smol::stream::StreamExt;
 use smol::{LocalExecutor, Timer};
 
 use crate::buffer::Buffer;
+use crate::client::{Client, ClientError};
 use crate::config::Config;
 use crate::discovery::static_sd;
 use crate::offload::Offload;
 use crate::scrape;
-use crate::sender::{self, Queue};
+use crate::sender::Queue;
 use crate::systemd;
 use crate::telemetry::{Telemetry, serve};
 
@@ -33,6 +34,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub enum AgentError {
     Listen(std::net::SocketAddr, std::io::Error),
     Signals(std::io::Error),
+    /// A TLS or credential file that was usable when the config was checked is not now.
+    Client(String, ClientError),
 }
 
 impl std::fmt::Display for AgentError {
@@ -40,6 +43,7 @@ impl std::fmt::Display for AgentError {
         match self {
             AgentError::Listen(addr, e) => write!(f, "listen on {addr}: {e}"),
             AgentError::Signals(e) => write!(f, "install signal handlers: {e}"),
+            AgentError::Client(what, e) => write!(f, "{what}: {e}"),
         }
     }
 }
@@ -63,22 +67,28 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         .map(|rw| {
             let buffer = Buffer::open(&config.buffer, &config.data_dir.join(dir_name(&rw.name)));
             Queue::new(rw, &config.global.external_labels, &config.buffer, buffer)
+                .map_err(|e| AgentError::Client(format!("remote_write {}", rw.name), e))
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let Some(queue) = queues.first() else { return Ok(()) };
     let telemetry = Rc::new(Telemetry {
         queues: queues.iter().map(|q| q.metrics.clone()).collect(),
         start_time_seconds: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
     });
-    let cx =
-        scrape::Context { queue, offload: &offload, agent: sender::http::agent(Duration::from_secs(60)) };
-    let targets: Vec<_> = config.scrape_configs.iter().flat_map(static_sd::targets).collect();
+    let cx = scrape::Context { queue, offload: &offload };
+    // One client per job, shared by its targets (Prometheus's scrape pool).
+    let mut targets = Vec::new();
+    for sc in &config.scrape_configs {
+        let client = Client::new(&sc.http_client, sc.scrape_timeout)
+            .map_err(|e| AgentError::Client(format!("job {}", sc.job_name), e))?;
+        targets.extend(static_sd::targets(sc).into_iter().map(|t| (t, client.clone())));
+    }
 
     let ex = LocalExecutor::new();
     smol::block_on(ex.run(async {
         let mut scrapes = Vec::new();
-        for target in targets {
-            scrapes.push(ex.spawn(scrape::run(target, &cx)));
+        for (target, client) in targets {
+            scrapes.push(ex.spawn(scrape::run(target, client, &cx)));
         }
         let background = [
             ex.spawn(queue.seal_on_deadline()),

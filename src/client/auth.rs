@@ -65,7 +65,7 @@ pub fn files(auth: &Auth) -> Vec<String> {
 
 /// A secret's text: inline as written, from a file trimmed of surrounding
 /// whitespace. Control characters cannot go into a header and are refused.
-fn read(secret: &Secret, what: &str) -> Result<String, CredentialError> {
+pub fn read(secret: &Secret, what: &str) -> Result<String, CredentialError> {
     let (text, place) = match secret {
         Secret::Inline(text) => (text.clone(), what.to_owned()),
         Secret::File(path) => {

@@ -3,10 +3,11 @@
 //! outpost does not implement yet. Every error reads `origin:line:col: reason`
 //! when the input has a position for it, else `origin: reason`.
 
+use super::http::load::RawHttpClient;
 use super::schema::{self, Labels, RawBuffer, RawConfig, RawGlobal, RawQueueConfig};
 use super::schema::{RawFileSdConfig, RawRelabelConfig, RawRemoteWrite, RawScrapeConfig};
 use super::{BufferConfig, Config, Global, QueueConfig, RemoteWrite, Scheme, ScrapeConfig};
-use super::{FileSdConfig, Persist, StaticConfig, check, duration, size};
+use super::{FileSdConfig, Persist, StaticConfig, check, duration, http, size};
 use crate::relabel::{Field, Rule, RuleSpec};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -115,13 +116,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const FILE_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 
 /// The text being parsed, to turn byte spans into `origin:line:col`.
-struct Source<'a> {
+pub(super) struct Source<'a> {
     text: &'a str,
     origin: &'a str,
 }
 
 impl Source<'_> {
-    fn error(&self, span: Option<Range<usize>>, reason: impl Into<String>) -> ConfigError {
+    pub(super) fn error(&self, span: Option<Range<usize>>, reason: impl Into<String>) -> ConfigError {
         let position = span.map(|span| {
             // Bytes, not str slicing: a span must never panic, whatever it is.
             let before = &self.text.as_bytes()[..span.start.min(self.text.len())];
@@ -134,8 +135,15 @@ impl Source<'_> {
         ConfigError { origin: self.origin.to_string(), position, reason: reason.into() }
     }
 
-    fn at<T>(&self, value: &Spanned<T>, reason: impl Into<String>) -> ConfigError {
+    pub(super) fn at<T>(&self, value: &Spanned<T>, reason: impl Into<String>) -> ConfigError {
         self.error(Some(value.span()), reason)
+    }
+
+    /// A path from the configuration: a relative one is taken from the
+    /// configuration file's directory, as Prometheus does.
+    pub(super) fn path(&self, value: &str) -> PathBuf {
+        let dir = Path::new(self.origin).parent().unwrap_or(Path::new(""));
+        dir.join(value)
     }
 
     /// An optional duration; zero is refused (it would mean a busy loop or no timeout).
@@ -283,6 +291,15 @@ fn remote_write(src: &Source, raw: &RawRemoteWrite) -> Result<RemoteWrite, Confi
         }
         headers.insert(key.get_ref().clone(), value.get_ref().clone());
     }
+    let http_client = http::load::http_client(
+        src,
+        RawHttpClient {
+            basic_auth: &raw.basic_auth,
+            bearer_token_file: &raw.bearer_token_file,
+            authorization: &raw.authorization,
+            tls_config: &raw.tls_config,
+        },
+    )?;
     Ok(RemoteWrite {
         name,
         url: url.clone(),
@@ -290,6 +307,7 @@ fn remote_write(src: &Source, raw: &RawRemoteWrite) -> Result<RemoteWrite, Confi
         headers,
         queue_config: queue_config(src, &raw.queue_config)?,
         write_relabel_configs: relabel_configs(src, "write_relabel_configs", &raw.write_relabel_configs)?,
+        http_client,
     })
 }
 
@@ -389,6 +407,15 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
     for sd in &job.file_sd_configs {
         file_sd_configs.push(file_sd_config(src, sd)?);
     }
+    let http_client = http::load::http_client(
+        src,
+        RawHttpClient {
+            basic_auth: &job.basic_auth,
+            bearer_token_file: &job.bearer_token_file,
+            authorization: &job.authorization,
+            tls_config: &job.tls_config,
+        },
+    )?;
     Ok(ScrapeConfig {
         job_name: job_name.clone(),
         scrape_interval,
@@ -410,6 +437,7 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
         file_sd_configs,
         relabel_configs: relabel_configs(src, "relabel_configs", &job.relabel_configs)?,
         metric_relabel_configs: relabel_configs(src, "metric_relabel_configs", &job.metric_relabel_configs)?,
+        http_client,
     })
 }
 

@@ -78,6 +78,8 @@ pub struct RemoteWrite {
     pub queue_config: QueueConfig,
     /// Applied to each series before it is sent to this receiver.
     pub write_relabel_configs: Vec<Rule>,
+    /// TLS and authorization toward the receiver.
+    pub http_client: HttpClientConfig,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -132,6 +134,8 @@ pub struct ScrapeConfig {
     pub relabel_configs: Vec<Rule>,
     /// Applied to each scraped series before it is staged.
     pub metric_relabel_configs: Vec<Rule>,
+    /// TLS and authorization toward the targets; one client per job.
+    pub http_client: HttpClientConfig,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -231,7 +235,7 @@ mod check {
         }
         if lower == "authorization" {
             return Err(format!(
-                "header {name:?} is not allowed: credentials belong in bearer_token_file, basic_auth or authorization (not supported yet)"
+                "header {name:?} is not allowed: credentials belong in basic_auth, bearer_token_file or authorization"
             ));
         }
         // RFC 9110 token characters.

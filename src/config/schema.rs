@@ -58,12 +58,45 @@ pub struct RawRemoteWrite {
     #[serde(default)]
     pub queue_config: RawQueueConfig,
     pub bearer_token_file: Option<Spanned<String>>,
-    pub basic_auth: Option<Spanned<Value>>,
-    pub authorization: Option<Spanned<Value>>,
-    pub tls_config: Option<Spanned<Value>>,
+    pub basic_auth: Option<Spanned<RawBasicAuth>>,
+    pub authorization: Option<Spanned<RawAuthorization>>,
+    pub tls_config: Option<Spanned<RawTlsConfig>>,
     #[serde(default)]
     pub write_relabel_configs: Vec<Spanned<RawRelabelConfig>>,
     pub metadata_config: Option<Spanned<Value>>,
+}
+
+/// Prometheus's `<basic_auth>`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasicAuth {
+    pub username: Option<Spanned<String>>,
+    pub username_file: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+}
+
+/// Prometheus's `<authorization>`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthorization {
+    pub r#type: Option<Spanned<String>>,
+    pub credentials: Option<Spanned<String>>,
+    pub credentials_file: Option<Spanned<String>>,
+}
+
+/// Prometheus's `<tls_config>` (without min/max_version: rustls speaks TLS 1.2 and 1.3).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTlsConfig {
+    pub ca: Option<Spanned<String>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub cert: Option<Spanned<String>>,
+    pub cert_file: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    pub key_file: Option<Spanned<String>>,
+    pub server_name: Option<Spanned<String>>,
+    pub insecure_skip_verify: Option<bool>,
 }
 
 #[derive(Default, Deserialize)]
@@ -97,9 +130,10 @@ pub struct RawScrapeConfig {
     pub label_name_length_limit: Option<Spanned<u64>>,
     pub label_value_length_limit: Option<Spanned<u64>>,
     pub body_size_limit: Option<Spanned<String>>,
-    pub basic_auth: Option<Spanned<Value>>,
+    pub basic_auth: Option<Spanned<RawBasicAuth>>,
     pub bearer_token_file: Option<Spanned<String>>,
-    pub tls_config: Option<Spanned<Value>>,
+    pub authorization: Option<Spanned<RawAuthorization>>,
+    pub tls_config: Option<Spanned<RawTlsConfig>>,
     #[serde(default)]
     pub file_sd_configs: Vec<RawFileSdConfig>,
     pub kubernetes_sd_configs: Option<Spanned<Value>>,
@@ -150,19 +184,12 @@ pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
         // One shard is what the sender does today: accepted.
         let shards = queue.max_shards.as_ref().filter(|v| *v.get_ref() != 1);
         found.extend([
-            ("remote_write.bearer_token_file", span(&rw.bearer_token_file)),
-            ("remote_write.basic_auth", span(&rw.basic_auth)),
-            ("remote_write.authorization", span(&rw.authorization)),
-            ("remote_write.tls_config", span(&rw.tls_config)),
             ("remote_write.metadata_config", span(&rw.metadata_config)),
             ("queue_config.max_shards other than 1", shards.map(Spanned::span)),
         ]);
     }
     for job in &raw.scrape_configs {
         found.extend([
-            ("scrape_configs.basic_auth", span(&job.basic_auth)),
-            ("scrape_configs.bearer_token_file", span(&job.bearer_token_file)),
-            ("scrape_configs.tls_config", span(&job.tls_config)),
             ("scrape_configs.kubernetes_sd_configs", span(&job.kubernetes_sd_configs)),
         ]);
     }

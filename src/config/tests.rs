@@ -84,6 +84,7 @@ fn job(name: &str, interval: Duration, timeout: Duration, targets: &[&str]) -> S
         }],
         relabel_configs: vec![],
         metric_relabel_configs: vec![],
+        http_client: HttpClientConfig::default(),
     }
 }
 
@@ -121,6 +122,7 @@ fn documented_config(origin: &str) -> Config {
             headers: map(&[("X-Scope-OrgID", "edge")]),
             queue_config: queue_defaults(),
             write_relabel_configs: vec![drop_by_name("go_.*")],
+            http_client: HttpClientConfig::default(),
         }],
         scrape_configs: vec![node],
     }
@@ -190,6 +192,7 @@ fn defaults_are_resolved() {
             headers: BTreeMap::new(),
             queue_config: queue_defaults(),
             write_relabel_configs: vec![],
+            http_client: HttpClientConfig::default(),
         }],
         scrape_configs: vec![ScrapeConfig { static_configs: vec![], ..job("a", secs(60), secs(10), &[]) }],
     };
@@ -531,7 +534,7 @@ fn errors_name_origin_line_col_and_reason() {
         ),
         (
             format!("{RW}headers = {{ Authorization = \"Bearer x\" }}\n"),
-            "t.toml:3:13: header \"Authorization\" is not allowed: credentials belong in bearer_token_file, basic_auth or authorization (not supported yet)",
+            "t.toml:3:13: header \"Authorization\" is not allowed: credentials belong in basic_auth, bearer_token_file or authorization",
         ),
         (
             format!("{RW}headers = {{ \"X Tenant\" = \"a\" }}\n"),
@@ -567,14 +570,7 @@ fn errors_name_origin_line_col_and_reason() {
 fn unsupported_keys_are_refused_where_they_are() {
     // (section, `key = value`); the message names `section.key`.
     let cases = [
-        ("remote_write", "bearer_token_file = \"/t\""),
-        ("remote_write", "basic_auth = { username = \"u\" }"),
-        ("remote_write", "authorization = { credentials_file = \"/t\" }"),
-        ("remote_write", "tls_config = { ca_file = \"/ca\" }"),
         ("remote_write", "metadata_config = { send = false }"),
-        ("scrape_configs", "basic_auth = { username = \"u\" }"),
-        ("scrape_configs", "bearer_token_file = \"/t\""),
-        ("scrape_configs", "tls_config = { insecure_skip_verify = true }"),
         ("scrape_configs", "kubernetes_sd_configs = [{ role = \"pod\" }]"),
     ];
     for (section, line) in cases {
@@ -637,10 +633,10 @@ fn unsupported_values_and_tables_are_refused_earliest_first() {
             ),
             "t.toml:5:1: more than one [[remote_write]] is not supported yet",
         ),
-        // The first entry's tls_config (line 3) comes before the second entry (line 4).
+        // The first entry's metadata_config (line 3) comes before the second entry (line 4).
         (
-            format!("{RW}tls_config = {{}}\n[[remote_write]]\nurl = \"http://b:1/w\"\n"),
-            "t.toml:3:14: remote_write.tls_config is not supported yet",
+            format!("{RW}metadata_config = {{}}\n[[remote_write]]\nurl = \"http://b:1/w\"\n"),
+            "t.toml:3:19: remote_write.metadata_config is not supported yet",
         ),
         (
             format!("[buffer]\npersist = \"always\"\ndisk = \"1GiB\"\n{RW}metadata_config = {{}}\n"),

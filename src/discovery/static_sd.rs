@@ -57,6 +57,7 @@ mod tests {
             }],
             relabel_configs: vec![],
             metric_relabel_configs: vec![],
+            http_client: Default::default(),
         };
         let t = targets(&sc);
         assert_eq!(t.len(), 2);

@@ -6,6 +6,7 @@
 
 use std::io::Read;
 
+use crate::client::{self, Client};
 use crate::parse::{self, Format};
 use std::time::Duration;
 
@@ -28,18 +29,18 @@ impl std::fmt::Display for FetchError {
     }
 }
 
-/// GETs `url` into `body` (cleared first) within `timeout`. A gzip body is
-/// decompressed on the way; `body_size_limit` (0 = none) bounds the
-/// decompressed size, as in Prometheus.
+/// GETs `url` into `body` (cleared first) within `timeout`, with the job's
+/// TLS and authorization. A gzip body is decompressed on the way;
+/// `body_size_limit` (0 = none) bounds the decompressed size, as in Prometheus.
 pub fn fetch(
-    agent: &ureq::Agent,
+    client: &Client,
     url: &str,
     timeout: Duration,
     body_size_limit: u64,
     body: &mut Vec<u8>,
 ) -> Result<Format, FetchError> {
     body.clear();
-    let mut response = agent
+    let mut response = client
         .get(url)
         .header("Accept", parse::ACCEPT)
         .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", timeout.as_secs_f64()))
@@ -47,9 +48,11 @@ pub fn fetch(
         .timeout_global(Some(timeout))
         .build()
         .call()
-        .map_err(|e| FetchError::Transport(e.to_string()))?;
+        .map_err(|e| FetchError::Transport(client::describe(&e)))?;
     let status = response.status().as_u16();
     if status != 200 {
+        // After a 401/403 the credential files are read again for the next scrape.
+        client.answered(status, &format!("scrape {url}"));
         return Err(FetchError::Status(status));
     }
     let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");

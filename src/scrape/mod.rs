@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use smol::Timer;
 
+use crate::client::Client;
 use crate::discovery::Target;
 use crate::model::Labels;
 use crate::offload::Offload;
@@ -24,18 +25,18 @@ use crate::sender::{Outgoing, Queue};
 use report::{ScrapeReport, Scraped};
 use series::{Lookup, SeriesCache};
 
-/// What a loop needs besides its target.
+/// What a loop needs besides its target and its job's client.
 pub struct Context<'a> {
     pub queue: &'a Queue,
     pub offload: &'a Offload,
-    pub agent: ureq::Agent,
 }
 
 /// A sample ready to append once the scrape is known good.
 type Staged = (Rc<[u8]>, f64, i64);
 
-/// Scrapes `target` every interval, forever.
-pub async fn run(target: Target, cx: &Context<'_>) {
+/// Scrapes `target` every interval, forever, through `client` (shared by
+/// the job's targets, as Prometheus has one client per scrape pool).
+pub async fn run(target: Target, client: Client, cx: &Context<'_>) {
     let report_labels: Vec<Option<Vec<u8>>> =
         report::NAMES.iter().map(|name| cx.queue.outgoing.encode(&series_of(&target, name))).collect();
     let mut cache = SeriesCache::default();
@@ -48,12 +49,12 @@ pub async fn run(target: Target, cx: &Context<'_>) {
         Timer::at(next).await;
         let started = Instant::now();
         let timestamp_ms = millis(SystemTime::now());
-        let (agent, url, timeout, limit) =
-            (cx.agent.clone(), target.url.clone(), target.timeout, target.limits.body_size);
+        let (client, url, timeout, limit) =
+            (client.clone(), target.url.clone(), target.timeout, target.limits.body_size);
         let (returned, fetched) = cx
             .offload
             .run(move || {
-                let result = fetch::fetch(&agent, &url, timeout, limit, &mut body);
+                let result = fetch::fetch(&client, &url, timeout, limit, &mut body);
                 (body, result)
             })
             .await;

@@ -1,39 +1,42 @@
-//! The remote-write POST through ureq: the four headers remote write 1.0
-//! requires, the configured extra headers, `remote_timeout`. Blocking; the
-//! send task runs it through `Offload`.
+//! The remote-write POST: the four headers remote write 1.0 requires, the
+//! configured extra headers, `remote_timeout`, and the TLS and authorization
+//! of the shared HTTP client (`crate::client`). Blocking; the send task runs
+//! it through `Offload`.
 
 use std::io::Read;
-use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::outcome::Answer;
+use crate::client::{self, ClientError};
 use crate::config::RemoteWrite;
-
-pub const USER_AGENT: &str = concat!("outpost/", env!("CARGO_PKG_VERSION"));
 
 /// How much of an error body is kept for the log (SPEC: "the first 1 KiB").
 const MESSAGE_LIMIT: u64 = 1024;
 
 #[derive(Clone)]
 pub struct Client {
-    agent: ureq::Agent,
+    client: client::Client,
     url: String,
     headers: Vec<(String, String)>,
+    /// "remote_write <name>", for the client's credential log lines.
+    context: String,
 }
 
 impl Client {
-    pub fn new(rw: &RemoteWrite) -> Self {
-        Client {
-            agent: agent(rw.remote_timeout),
+    /// Reads the TLS and credential files `rw` names.
+    pub fn new(rw: &RemoteWrite) -> Result<Self, ClientError> {
+        Ok(Client {
+            client: client::Client::new(&rw.http_client, rw.remote_timeout)?,
             url: rw.url.clone(),
             headers: rw.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        }
+            context: format!("remote_write {}", rw.name),
+        })
     }
 
     pub fn post(&self, payload: Bytes) -> Answer {
         let mut request = self
-            .agent
+            .client
             .post(&self.url)
             .header("Content-Encoding", "snappy")
             .header("Content-Type", "application/x-protobuf")
@@ -44,6 +47,8 @@ impl Client {
         match request.send(&payload[..]) {
             Ok(mut response) => {
                 let status = response.status().as_u16();
+                // After a 401/403 the credential files are read again for the retry.
+                self.client.answered(status, &self.context);
                 let retry_after =
                     response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
                 let mut body = Vec::new();
@@ -53,21 +58,7 @@ impl Client {
                 }
                 Answer::Status { status, retry_after, message: String::from_utf8_lossy(&body).into_owned() }
             }
-            Err(e) => Answer::Transport(e.to_string()),
+            Err(e) => Answer::Transport(client::describe(&e)),
         }
     }
-}
-
-/// A ureq agent as outpost uses it: status codes are answers, not errors (the
-/// sender needs the message and `Retry-After`); no proxy from the environment
-/// (Prometheus too ignores it unless told); one budget for the whole exchange.
-pub fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .user_agent(USER_AGENT)
-        .timeout_global(Some(timeout))
-        .max_idle_connections_per_host(2)
-        .build()
-        .into()
 }

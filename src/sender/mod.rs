@@ -18,6 +18,7 @@ use event_listener::Event;
 use smol::Timer;
 
 use crate::buffer::Buffer;
+use crate::client::ClientError;
 use crate::config::{BufferConfig, QueueConfig, RemoteWrite};
 use crate::log::{Throttle, held_back};
 use crate::model::{DropReason, Labels, SealedBlock};
@@ -76,13 +77,14 @@ pub struct Queue {
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl Queue {
-    /// A queue over `buffer`, already opened (and so recovered) by the caller.
+    /// A queue over `buffer`, already opened (and so recovered) by the
+    /// caller. Fails when a TLS or credential file of `rw` cannot be used.
     pub fn new(
         rw: &RemoteWrite,
         external_labels: &BTreeMap<String, String>,
         buffer_config: &BufferConfig,
         buffer: Buffer,
-    ) -> Self {
+    ) -> Result<Self, ClientError> {
         let q = &rw.queue_config;
         let first_seq = buffer.next_seq();
         let queue = Queue {
@@ -94,7 +96,7 @@ impl Queue {
             config: q.clone(),
             max_age: buffer_config.max_age,
             sync_interval: buffer_config.sync_interval,
-            client: http::Client::new(rw),
+            client: http::Client::new(rw)?,
             staging: RefCell::new(Staging::new(q.max_samples_per_send, q.batch_send_deadline, first_seq)),
             buffer: RefCell::new(buffer),
             sealed: Event::new(),
@@ -104,7 +106,7 @@ impl Queue {
             refusal_log: Throttle::new(LOG_EVERY),
         };
         queue.account();
-        queue
+        Ok(queue)
     }
 
     /// Appends one sample; `labels` come from `staging::encode::encode_labels`.

@@ -7,6 +7,7 @@
 
 pub mod fake;
 pub mod kube;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
