@@ -407,6 +407,11 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
     for sd in &job.file_sd_configs {
         file_sd_configs.push(file_sd_config(src, sd)?);
     }
+    let kubernetes_sd_configs = job
+        .kubernetes_sd_configs
+        .iter()
+        .map(|sd| super::kubernetes::load::kubernetes_sd_config(src, sd))
+        .collect::<Result<Vec<_>, _>>()?;
     let http_client = http::load::http_client(
         src,
         RawHttpClient {
@@ -435,6 +440,7 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
         params: params(src, &job.params)?,
         static_configs,
         file_sd_configs,
+        kubernetes_sd_configs,
         relabel_configs: relabel_configs(src, "relabel_configs", &job.relabel_configs)?,
         metric_relabel_configs: relabel_configs(src, "metric_relabel_configs", &job.metric_relabel_configs)?,
         http_client,

@@ -4,6 +4,7 @@
 
 pub mod duration;
 mod http;
+mod kubernetes;
 pub mod load;
 mod schema;
 pub mod size;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use http::{Auth, HttpClientConfig, Pem, Secret, TlsConfig};
+pub use kubernetes::{KubernetesSdConfig, Role as KubernetesRole};
 pub use load::{ConfigError, load, parse};
 
 /// The embedded default: scrape outpost's own metrics, write to a local Prometheus.
@@ -130,6 +132,7 @@ pub struct ScrapeConfig {
     pub params: BTreeMap<String, Vec<String>>,
     pub static_configs: Vec<StaticConfig>,
     pub file_sd_configs: Vec<FileSdConfig>,
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Applied to each target's labels before it is scraped.
     pub relabel_configs: Vec<Rule>,
     /// Applied to each scraped series before it is staged.

@@ -78,6 +78,7 @@ fn job(name: &str, interval: Duration, timeout: Duration, targets: &[&str]) -> S
         body_size_limit: 0,
         params: BTreeMap::new(),
         file_sd_configs: vec![],
+        kubernetes_sd_configs: vec![],
         static_configs: vec![StaticConfig {
             targets: targets.iter().map(|t| t.to_string()).collect(),
             labels: BTreeMap::new(),
@@ -154,12 +155,24 @@ fn load_reads_a_file_and_names_it() {
 }
 
 #[test]
-fn spec_example_is_fully_recognised_then_refused_at_first_unsupported_key() {
-    // Deserialising the whole file comes first, so an unknown key anywhere
-    // would be reported instead of this refusal.
-    // data_dir, [buffer], rate_limit and the relabel rules are accepted now;
-    // the first refusal is the kubernetes-pods job's discovery on line 54.
-    assert_eq!(err(SPEC_EXAMPLE), "t.toml:54:1: scrape_configs.kubernetes_sd_configs is not supported yet");
+fn spec_example_parses_with_its_kubernetes_job() {
+    let config = parse(SPEC_EXAMPLE, "t.toml").expect("the SPEC's example is valid");
+    let job = &config.scrape_configs[1];
+    assert_eq!(job.job_name, "kubernetes-pods");
+    assert_eq!(
+        job.kubernetes_sd_configs,
+        [KubernetesSdConfig {
+            role: KubernetesRole::Pod,
+            api_server: None,
+            kubeconfig_file: None,
+            http_client: HttpClientConfig::default(),
+            namespaces: vec![],
+            own_namespace: false,
+            label_selector: String::new(),
+            field_selector: String::new(),
+        }]
+    );
+    assert_eq!(job.relabel_configs.len(), 1);
 }
 
 #[test]
@@ -569,10 +582,7 @@ fn errors_name_origin_line_col_and_reason() {
 #[test]
 fn unsupported_keys_are_refused_where_they_are() {
     // (section, `key = value`); the message names `section.key`.
-    let cases = [
-        ("remote_write", "metadata_config = { send = false }"),
-        ("scrape_configs", "kubernetes_sd_configs = [{ role = \"pod\" }]"),
-    ];
+    let cases = [("remote_write", "metadata_config = { send = false }")];
     for (section, line) in cases {
         let text = match section {
             "remote_write" => format!("{RW}{line}\n"),
@@ -622,9 +632,9 @@ fn unsupported_values_and_tables_are_refused_earliest_first() {
         ),
         (
             format!(
-                "{RW}[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\n"
+                "{RW}[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\nattach_metadata = {{ node = true }}\n"
             ),
-            "t.toml:5:1: scrape_configs.kubernetes_sd_configs is not supported yet",
+            "t.toml:7:19: kubernetes_sd_configs.attach_metadata is not supported yet",
         ),
         // Relabel rules, supported, before it do not hide it either.
         (

@@ -51,6 +51,7 @@ mod tests {
             body_size_limit: 0,
             params: BTreeMap::new(),
             file_sd_configs: vec![],
+            kubernetes_sd_configs: vec![],
             static_configs: vec![StaticConfig {
                 targets: vec!["10.0.0.1:9100".into(), "[::1]:9100".into()],
                 labels: BTreeMap::from([("role".into(), "modem".into()), ("__meta_x".into(), "gone".into())]),
