@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::time::Duration;
 
-use outpost::discovery::kubernetes::{Group, nodes, pods};
+use outpost::discovery::Group;
+use outpost::discovery::kubernetes::{nodes, pods};
 use serde_json::Value;
 use std::process::Command;
 use support::kube::{Auth, Kind, KubeApi};

@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use smol::channel::Sender;
 
-use crate::config::{FileSdConfig, ScrapeConfig, duration};
+use crate::config::{FileSdConfig, KubernetesSdConfig, ScrapeConfig, duration};
 use crate::model::Labels;
 use crate::offload::Offload;
 use crate::relabel;
@@ -82,19 +82,23 @@ impl Updates {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Provider {
     File(FileSdConfig),
+    Kubernetes(KubernetesSdConfig),
 }
 
 impl Provider {
     /// Every provider of `sc`, in configuration order (static_configs are
     /// not providers: their groups are known at load, [`static_sd::groups`]).
     pub fn of(sc: &ScrapeConfig) -> Vec<Provider> {
-        sc.file_sd_configs.iter().cloned().map(Provider::File).collect()
+        let files = sc.file_sd_configs.iter().cloned().map(Provider::File);
+        files.chain(sc.kubernetes_sd_configs.iter().cloned().map(Provider::Kubernetes)).collect()
     }
 
     /// Runs the provider until the future is dropped or the agent stops listening.
     pub async fn run(self, updates: Updates, offload: &Offload) {
         match self {
             Provider::File(config) => file_sd::run(config, updates, offload).await,
+            // Watches block for good: their own threads, not the offload pool (kubernetes/watch.rs).
+            Provider::Kubernetes(config) => kubernetes::watch::run(config, updates, Default::default()).await,
         }
     }
 }
@@ -205,7 +209,7 @@ pub fn populate(mut labels: Labels, sc: &ScrapeConfig) -> Result<Option<Target>,
 }
 
 /// Percent-encodes a query component: unreserved characters stay.
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -4,28 +4,18 @@
 //! server; [`kubeconfig`] reads credentials (kubeconfig file or in-cluster
 //! service account).
 
+pub mod events;
 pub mod kubeconfig;
 pub mod nodes;
 pub mod pods;
+pub mod watch;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
+pub use crate::discovery::Group;
 use crate::model::Labels;
-
-/// A set of targets from one object, replacing the previous group with the
-/// same `source` (Prometheus's targetgroup.Group). No targets: the object
-/// is gone or has no target now.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Group {
-    /// `pod/<namespace>/<name>` or `node/<name>`.
-    pub source: String,
-    /// Per-target labels, `__address__` in each.
-    pub targets: Vec<Labels>,
-    /// Labels every target of the group gets, where the target lacks them.
-    pub labels: Labels,
-}
 
 /// The part of an object's metadata discovery reads.
 #[derive(Debug, Default, Deserialize)]
