@@ -4,6 +4,7 @@
 
 pub mod duration;
 pub mod load;
+pub mod reload;
 mod schema;
 pub mod size;
 

@@ -27,6 +27,7 @@
 //!   groups (it sends nothing), so known targets keep being scraped.
 
 pub mod file_sd;
+pub mod providers;
 pub mod static_sd;
 pub mod targets;
 
