@@ -6,6 +6,7 @@ pub mod duration;
 mod http;
 mod kubernetes;
 pub mod load;
+pub mod reload;
 mod schema;
 pub mod size;
 

@@ -28,6 +28,7 @@
 
 pub mod file_sd;
 pub mod kubernetes;
+pub mod providers;
 pub mod static_sd;
 pub mod targets;
 

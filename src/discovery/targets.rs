@@ -1,9 +1,9 @@
 //! From target groups to a job's targets, and from the targets wanted to the
 //! changes the running scrape loops need. Pure.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{Group, Target, populate};
+use super::{Group, ProviderId, Target, populate};
 use crate::config::ScrapeConfig;
 use crate::model::Labels;
 
@@ -46,6 +46,68 @@ pub fn populate_groups<'a>(groups: impl IntoIterator<Item = &'a Group>, sc: &Scr
         }
     }
     out
+}
+
+/// The groups each provider sent last, and the job it serves. Owned by the
+/// agent; providers change it only through [`TargetSet::update`].
+#[derive(Debug, Default)]
+pub struct TargetSet {
+    providers: BTreeMap<ProviderId, Held>,
+}
+
+#[derive(Debug)]
+struct Held {
+    job: String,
+    /// By source; never an empty group (an empty group removes its source).
+    groups: BTreeMap<String, Group>,
+    /// No update yet: the next one replaces every group.
+    fresh: bool,
+}
+
+impl TargetSet {
+    /// A provider starts for `job`. When it `replaces` one (its config changed
+    /// on reload), it holds that one's groups until its first update, so the
+    /// targets they give are not removed and re-added meanwhile.
+    pub fn start(&mut self, id: ProviderId, job: &str, replaces: Option<ProviderId>) {
+        let groups =
+            replaces.and_then(|old| self.providers.remove(&old)).map(|h| h.groups).unwrap_or_default();
+        self.providers.insert(id, Held { job: job.to_owned(), groups, fresh: true });
+    }
+
+    /// A provider stopped: its groups go. Returns its job.
+    pub fn stop(&mut self, id: ProviderId) -> Option<String> {
+        self.providers.remove(&id).map(|h| h.job)
+    }
+
+    /// Takes a provider's update; returns the job it serves, or `None` when
+    /// the provider is no longer known (stopped; its update is ignored).
+    pub fn update(&mut self, id: ProviderId, groups: Vec<Group>) -> Option<&str> {
+        let held = self.providers.get_mut(&id)?;
+        if std::mem::take(&mut held.fresh) {
+            held.groups.clear();
+        }
+        for group in groups {
+            if group.targets.is_empty() {
+                held.groups.remove(&group.source);
+            } else {
+                held.groups.insert(group.source.clone(), group);
+            }
+        }
+        Some(&held.job)
+    }
+
+    /// Replaces every group of a provider (static_configs, on each load).
+    pub fn replace(&mut self, id: ProviderId, groups: Vec<Group>) {
+        if let Some(held) = self.providers.get_mut(&id) {
+            held.fresh = true;
+        }
+        self.update(id, groups);
+    }
+
+    /// The groups of `job`: by provider in start order, then by source.
+    pub fn groups<'s>(&'s self, job: &'s str) -> impl Iterator<Item = &'s Group> + 's {
+        self.providers.values().filter(move |h| h.job == job).flat_map(|h| h.groups.values())
+    }
 }
 
 /// What the running loops of one job must do to serve `wanted`.

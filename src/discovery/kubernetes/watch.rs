@@ -14,7 +14,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use smol::channel::{Receiver, Sender};
@@ -115,6 +115,16 @@ impl Collection {
     }
 }
 
+/// Bumped on SIGHUP: every watcher reads its credentials again before its
+/// next request (a provider whose config did not change keeps running).
+static CREDENTIALS_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Makes every running watcher read its kubeconfig, token and certificates
+/// again before its next request (SPEC: credentials are re-read on reload).
+pub fn reload_credentials() {
+    CREDENTIALS_EPOCH.fetch_add(1, Ordering::SeqCst);
+}
+
 /// Sets the flag when the provider's future is dropped.
 struct StopOnDrop(Arc<AtomicBool>);
 
@@ -198,7 +208,8 @@ struct Watcher {
     resource_version: Option<String>,
     /// The next list asks for the freshest state (after a 410).
     fresh_list: bool,
-    client: Option<(String, Client)>,
+    /// The client and the credentials epoch it was built in.
+    client: Option<(String, Client, u64)>,
     rng: fastrand::Rng,
     /// The last failure logged, so a repeated one is logged once.
     trouble: Option<String>,
@@ -295,14 +306,17 @@ impl Watcher {
     }
 
     fn connect(&mut self) -> Result<(String, Client), Failure> {
-        if let Some((server, client)) = &self.client {
-            return Ok((server.clone(), client.clone()));
+        let epoch = CREDENTIALS_EPOCH.load(Ordering::SeqCst);
+        if let Some((server, client, built)) = &self.client {
+            if *built == epoch {
+                return Ok((server.clone(), client.clone()));
+            }
         }
         let endpoint = self.access.endpoint().map_err(|e| Failure::Other(e.to_string()))?;
         let timeout = self.settings.list_timeout;
         let client = Client::new(&endpoint.http, timeout)
             .map_err(|e| Failure::Other(format!("client for {}: {e}", endpoint.server)))?;
-        self.client = Some((endpoint.server.clone(), client.clone()));
+        self.client = Some((endpoint.server.clone(), client.clone(), epoch));
         Ok((endpoint.server, client))
     }
 
