@@ -194,3 +194,61 @@ fn a_deleted_pod_gets_staleness_markers_with_the_exact_bits() {
     assert_eq!(target.served.load(Ordering::SeqCst), served_at_deletion, "a deleted pod is not scraped");
     assert_eq!(skipped.served.load(Ordering::SeqCst), 0, "a pod without the annotation is never scraped");
 }
+
+/// config/k3s.toml passes `outpost check` once the credentials the drop-in hands over
+/// exist (here made by the test API server's CA, in place of /run/credentials/…).
+#[test]
+fn the_k3s_example_config_is_valid() {
+    let api = KubeApi::start(Auth::ClientCert);
+    let dir = TempDir::new("k3s-example");
+    let credentials = dir.path().join("credentials");
+    fs::create_dir(&credentials).expect("mkdir");
+    write_k3s_yaml(&api, &credentials);
+    fs::rename(credentials.join("k3s.yaml"), credentials.join("kubeconfig")).expect("rename");
+    for (name, pem) in [
+        ("kubelet-ca", &api.pki.server_ca),
+        ("kubelet-cert", &api.pki.client_cert),
+        ("kubelet-key", &api.pki.client_key),
+    ] {
+        fs::write(credentials.join(name), pem).expect("pem");
+    }
+    let example = include_str!("../config/k3s.toml")
+        .replace("/run/credentials/outpost.service", &credentials.display().to_string());
+    let config = dir.path().join("k3s.toml");
+    fs::write(&config, example).expect("write config");
+    let out =
+        support::outpost_command().arg("check").arg("--config").arg(&config).output().expect("run check");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed = outpost::config::load(&config).expect("valid");
+    let jobs: Vec<&str> = parsed.scrape_configs.iter().map(|sc| sc.job_name.as_str()).collect();
+    assert_eq!(jobs, ["kubernetes-pods", "kubelet", "kubelet-cadvisor"]);
+    assert_eq!(parsed.global.external_labels.get("cluster").map(String::as_str), Some("edge-01"));
+
+    // Its pod relabeling on the K3s fixtures: the annotated pods, at their annotated port
+    // and path; traefik's four container ports give one target.
+    let pods: Value = serde_json::from_str(include_str!("fixtures/kubernetes/pods.json")).expect("fixture");
+    let groups: Vec<_> = pods["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| {
+            outpost::discovery::kubernetes::pods::group(&serde_json::from_value(p.clone()).expect("pod"))
+        })
+        .collect();
+    let targets = outpost::discovery::targets::populate_groups(&groups, &parsed.scrape_configs[0]);
+    let mut urls: Vec<&str> = targets.iter().map(|t| t.url.as_str()).collect();
+    urls.sort();
+    assert_eq!(urls, ["http://10.42.0.8:9100/metrics", "http://10.42.1.17:9102/metrics"]);
+    let web = targets.iter().find(|t| t.url.contains("10.42.1.17")).expect("web");
+    let label = |name: &str| web.labels.get(name).map(str::to_owned);
+    assert_eq!(label("pod").as_deref(), Some("web-7d4b9c8f6d-x2v7n"));
+    assert_eq!(label("namespace").as_deref(), Some("apps"));
+    assert_eq!(label("node").as_deref(), Some("edge-02"));
+    assert_eq!(label("app").as_deref(), Some("web"), "labelmap of the pod's labels");
+    assert_eq!(label("app_kubernetes_io_part_of").as_deref(), Some("shop"));
+}
