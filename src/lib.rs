@@ -11,7 +11,8 @@
 //! - [`agent`]: the main loop; builds the stages and runs them on one `LocalExecutor`.
 //! - [`config`]: the TOML schema, durations, sizes, validation with `file:line:col`.
 //! - [`model`]: sorted label sets, sealed blocks, drop reasons.
-//! - [`discovery`]: targets from `static_configs`, populated and relabeled as Prometheus does.
+//! - [`discovery`]: targets from `static_configs`, `file_sd_configs` and `kubernetes_sd_configs`
+//!   (pods and nodes: list+watch of the API server), populated and relabeled as Prometheus does.
 //! - [`scrape`]: one loop per target; fetch off the executor thread; the per-series cache;
 //!   staleness markers; `up` and `scrape_*`.
 //! - [`parse`]: the text exposition format 0.0.4, a pure iterator over borrowed entries.

@@ -83,7 +83,7 @@ impl Updates {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Provider {
     File(FileSdConfig),
-    Kubernetes(KubernetesSdConfig),
+    Kubernetes(Box<KubernetesSdConfig>),
 }
 
 impl Provider {
@@ -91,7 +91,8 @@ impl Provider {
     /// not providers: their groups are known at load, [`static_sd::groups`]).
     pub fn of(sc: &ScrapeConfig) -> Vec<Provider> {
         let files = sc.file_sd_configs.iter().cloned().map(Provider::File);
-        files.chain(sc.kubernetes_sd_configs.iter().cloned().map(Provider::Kubernetes)).collect()
+        let kubernetes = sc.kubernetes_sd_configs.iter().map(|k| Provider::Kubernetes(Box::new(k.clone())));
+        files.chain(kubernetes).collect()
     }
 
     /// Runs the provider until the future is dropped or the agent stops listening.
@@ -99,7 +100,9 @@ impl Provider {
         match self {
             Provider::File(config) => file_sd::run(config, updates, offload).await,
             // Watches block for good: their own threads, not the offload pool (kubernetes/watch.rs).
-            Provider::Kubernetes(config) => kubernetes::watch::run(config, updates, Default::default()).await,
+            Provider::Kubernetes(config) => {
+                kubernetes::watch::run(*config, updates, Default::default()).await
+            }
         }
     }
 }

@@ -78,8 +78,12 @@ struct Metadata {
     metadata: ObjectMeta,
 }
 
+/// Each listed object's source and group (`None`: no update, as for a node
+/// without an address).
+pub type Listed = Vec<(String, Option<Group>)>;
+
 /// A list response: its resourceVersion and each object's (source, group).
-pub fn decode_list(role: Role, body: &[u8]) -> Result<(String, Vec<(String, Option<Group>)>), String> {
+pub fn decode_list(role: Role, body: &[u8]) -> Result<(String, Listed), String> {
     fn items<T: DeserializeOwned>(body: &[u8]) -> Result<(String, Vec<T>), String> {
         let list: List<T> = serde_json::from_slice(body).map_err(|e| format!("list: {e}"))?;
         Ok((list.metadata.resource_version, list.items.unwrap_or_default()))
@@ -158,7 +162,7 @@ impl Cache {
     /// After a list: the groups that differ from what was sent, and an empty
     /// group for every object that is no longer there. On the first list
     /// every object's group (the whole set).
-    pub fn replace(&mut self, listed: Vec<(String, Option<Group>)>) -> Vec<Group> {
+    pub fn replace(&mut self, listed: Listed) -> Vec<Group> {
         let mut changed = Vec::new();
         let mut next = BTreeMap::new();
         for (source, group) in listed {
