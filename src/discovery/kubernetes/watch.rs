@@ -386,7 +386,18 @@ impl Watcher {
         loop {
             line.clear();
             let read = reader.by_ref().take(MAX_EVENT_BYTES + 1).read_until(b'\n', &mut line);
-            let n = read.map_err(|e| Failure::Other(format!("watch {url}: {e}")))?;
+            let n = read.map_err(|e| {
+                let timed_out = e.kind() == std::io::ErrorKind::TimedOut
+                    || e.get_ref()
+                        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+                        .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)));
+                if timed_out {
+                    let limit = timeout + self.settings.watch_grace;
+                    Failure::Other(format!("watch {url}: the watch hung: not ended within {limit:?} ({e})"))
+                } else {
+                    Failure::Other(format!("watch {url}: {e}"))
+                }
+            })?;
             if n == 0 {
                 return Ok(()); // the server ended the watch: watch again from the last resourceVersion
             }
