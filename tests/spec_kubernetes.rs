@@ -489,7 +489,7 @@ fn wait_logged(what: &str, parts: &[&str]) -> String {
 }
 
 #[test]
-fn malformed_json_unknown_events_and_a_hanging_watch_are_survived() {
+fn malformed_json_unknown_events_and_hanging_or_empty_watches_are_survived() {
     capture_logs();
     let api = KubeApi::start(Auth::ClientCert);
     api.apply(Kind::Pod, pod("bad", "a", "10.42.2.1", "edge-01"));
@@ -520,6 +520,9 @@ fn malformed_json_unknown_events_and_a_hanging_watch_are_survived() {
     assert_eq!(d.addresses().len(), 3, "known targets stay while the list fails");
     api.apply(Kind::Pod, pod("bad", "d", "10.42.2.4", "edge-01"));
     d.wait_for("listed again", &["10.42.2.1:9100", "10.42.2.2:9100", "10.42.2.3:9100", "10.42.2.4:9100"]);
+
+    api.fault(Fault::EndWatch);
+    wait_logged("a watch that ends at once is a failure", &["namespace bad", "very short watch"]);
 
     api.fault(Fault::HangWatch);
     wait_logged("a watch that hangs is given up", &["namespace bad", "the watch hung: not ended within"]);

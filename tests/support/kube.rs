@@ -62,6 +62,8 @@ pub enum Fault {
     HangWatch,
     /// A watch answers HTTP 410 Gone.
     Gone,
+    /// A watch answers 200 and ends at once, with no event.
+    EndWatch,
     /// Any request answers 401 (also in token mode with the right token).
     Unauthorized,
 }
@@ -486,6 +488,11 @@ fn serve(tls: &mut Tls, target: &str, auth: Option<String>, cert: bool, shared: 
     if take(&mut s, |f| f == Fault::Gone) {
         drop(s);
         return respond(tls, 410, &status(410, "Gone", "too old resource version"));
+    }
+    if take(&mut s, |f| f == Fault::EndWatch) {
+        drop(s);
+        let empty = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        return tls.write_all(empty.as_bytes()).and_then(|()| tls.flush()).is_ok();
     }
     let hang = take(&mut s, |f| f == Fault::HangWatch);
     let from = q.resource_version.unwrap_or(0);

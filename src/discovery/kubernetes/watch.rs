@@ -28,6 +28,8 @@ use crate::sender::backoff::Backoff;
 
 /// A list body larger than this is refused (a K3s node's pods take ~10 KiB each).
 const MAX_LIST_BYTES: u64 = 64 << 20;
+/// A watch that ends sooner with no event is a failure, not a renewal.
+const MIN_WATCH: Duration = Duration::from_secs(1);
 /// A single watch event larger than this ends the stream.
 const MAX_EVENT_BYTES: u64 = 4 << 20;
 
@@ -213,6 +215,8 @@ struct Watcher {
     rng: fastrand::Rng,
     /// The last failure logged, so a repeated one is logged once.
     trouble: Option<String>,
+    /// An unknown event type was logged (later ones go to debug).
+    unknown_logged: bool,
 }
 
 impl Watcher {
@@ -235,6 +239,7 @@ impl Watcher {
             client: None,
             rng: fastrand::Rng::new(),
             trouble: None,
+            unknown_logged: false,
         }
     }
 
@@ -368,6 +373,8 @@ impl Watcher {
             ("watch", "true"),
         ];
         let url = self.collection.url(server, &query);
+        let started = Instant::now();
+        let mut events = 0u64;
         let response = client
             .get(&url)
             .header("Accept", "application/json")
@@ -399,8 +406,16 @@ impl Watcher {
                 }
             })?;
             if n == 0 {
+                // A stream that ends at once with nothing in it is something
+                // wrong (client-go's "very short watch"): back off, don't spin.
+                if events == 0 && started.elapsed() < MIN_WATCH {
+                    return Err(Failure::Other(format!(
+                        "watch {url}: very short watch: ended with no event"
+                    )));
+                }
                 return Ok(()); // the server ended the watch: watch again from the last resourceVersion
             }
+            events += 1;
             if line.len() as u64 > MAX_EVENT_BYTES {
                 return Err(Failure::Other(format!(
                     "watch {url}: an event larger than {MAX_EVENT_BYTES} bytes"
@@ -423,12 +438,13 @@ impl Watcher {
                 Event::Failed { code, message } => {
                     return Err(Failure::Other(format!("watch {url}: ERROR event {code}: {message}")));
                 }
-                Event::Unknown { kind } => {
+                Event::Unknown { kind } if !std::mem::replace(&mut self.unknown_logged, true) => {
                     log::warn!(
                         "{}: skipping a watch event of unknown type {kind:?}",
                         self.collection.describe()
                     );
                 }
+                Event::Unknown { kind } => log::debug!("skipping a watch event of unknown type {kind:?}"),
             }
             if let Some(group) = self.cache.apply(event) {
                 self.send(vec![group])?;
