@@ -202,3 +202,52 @@ targets = ["127.0.0.1:{node}"]
         "{log}"
     );
 }
+
+/// `outpost check` names an unreadable CA file and an unusable key with the config position.
+#[test]
+fn outpost_check_names_unusable_tls_and_credential_files() {
+    let pki = Pki::new();
+    let dir = support::TempDir::new("check-tls");
+    let config = dir.path().join("outpost.toml");
+    let check = |text: &str| {
+        fs::write(&config, text).expect("write config");
+        let output = support::outpost_command()
+            .arg("check")
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .expect("run outpost check");
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let rw = "[[remote_write]]\nurl = \"https://127.0.0.1:1/api/v1/write\"\n";
+    let (code, stderr) = check(&format!("{rw}tls_config = {{ ca_file = \"missing-ca.pem\" }}\n"));
+    assert_eq!(code, Some(1), "{stderr}");
+    let missing = dir.path().join("missing-ca.pem");
+    assert!(
+        stderr.contains(&format!(
+            "{}:3:26: tls_config: ca_file {}: cannot read: No such file or directory",
+            config.display(),
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    // A certificate with a key that is not its own.
+    let other_key = dir.path().join("other.key");
+    fs::write(&other_key, rcgen::KeyPair::generate().expect("key").serialize_pem()).expect("write key");
+    let (code, stderr) =
+        check(&format!("{rw}tls_config = {{ cert_file = {:?}, key_file = {:?} }}\n", pki.cert, other_key));
+    assert_eq!(code, Some(1), "{stderr}");
+    let want =
+        format!("tls_config: key_file {} does not fit cert_file {}", other_key.display(), pki.cert.display());
+    assert!(stderr.contains(&want), "{stderr}");
+    let (code, stderr) = check(&format!("{rw}bearer_token_file = \"token\"\n"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:3:21: bearer_token_file {}: cannot read",
+            config.display(),
+            dir.path().join("token").display()
+        )),
+        "{stderr}"
+    );
+}

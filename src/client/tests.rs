@@ -377,3 +377,12 @@ fn an_unreadable_credential_file_fails_the_client() {
         "{err}"
     );
 }
+
+#[test]
+fn without_a_ca_the_system_roots_verify_the_server() {
+    let ca = ca("test ca");
+    let key = KeyPair::generate().expect("key");
+    let (port, _seen) = serve(&leaf(&ca, &["127.0.0.1"], &key, false), &key, None, 200, 1);
+    let err = get(&client(TlsConfig::default(), None), port).expect_err("a test CA is no system root");
+    assert!(err.ends_with("UnknownIssuer (verified against the system roots)"), "{err}");
+}

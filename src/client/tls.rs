@@ -64,9 +64,14 @@ pub fn rustls_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, TlsError> {
         (Some(cert), Some(key)) => {
             let chain = certificates(cert, TlsField::Cert)?;
             let key_der = private_key(key)?;
-            builder.with_client_auth_cert(chain, key_der).map_err(|e| TlsError {
-                field: TlsField::Key,
-                message: format!("{} does not fit {}: {e}", describe(key, "key"), describe(cert, "cert")),
+            builder.with_client_auth_cert(chain, key_der).map_err(|e| {
+                let message = match e {
+                    rustls::Error::InconsistentKeys(_) => {
+                        format!("{} does not fit {}: {e}", describe(key, "key"), describe(cert, "cert"))
+                    }
+                    e => format!("{}: unusable key: {e}", describe(key, "key")),
+                };
+                TlsError { field: TlsField::Key, message }
             })?
         }
         (None, None) => builder.with_no_client_auth(),
@@ -291,8 +296,9 @@ fn ca_roots(ca: &Pem) -> Result<RootCertStore, TlsError> {
 /// `SSL_CERT_FILE`, `SSL_CERT_DIR`, else the distribution's bundle. With
 /// none found, https to a server without a `ca_file` fails verification,
 /// and the handshake error says which roots were used.
-fn system_roots() -> RootCertStore {
-    static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
+/// Every client shares the one store.
+fn system_roots() -> Arc<RootCertStore> {
+    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
     ROOTS
         .get_or_init(|| {
             let found = rustls_native_certs::load_native_certs();
@@ -309,7 +315,7 @@ fn system_roots() -> RootCertStore {
                     "no system CA certificates found (install ca-certificates, or set tls_config.ca_file)"
                 );
             }
-            roots
+            Arc::new(roots)
         })
         .clone()
 }
