@@ -365,3 +365,39 @@ fn sighup_during_an_outage_loses_no_samples() {
         .count();
     assert!(with_header > 0, "the rebuilt client sends the new header");
 }
+
+/// The series caches hold labels encoded with the external labels: a reload
+/// that changes them ends every series under the old value (one marker each)
+/// and sends the same target's series under the new one.
+#[test]
+fn sighup_changing_external_labels_reaches_every_series() {
+    let receiver = fake_receiver();
+    let a = FakeTarget::start("a 1\n");
+    let with_cluster = |cluster: &str| {
+        static_config(&receiver.url(), &[("one", &a.address())], "")
+            .replace("[global]\n", &format!("[global]\nexternal_labels = {{ cluster = \"{cluster}\" }}\n"))
+    };
+    let outpost = start_outpost(&with_cluster("old"));
+    let instance = format!("instance={},", a.address());
+    let (old, new) = ("cluster=old,", "cluster=new,");
+    poll_until(WITHIN, "a delivered", || {
+        if samples(&receiver, "a", old).len() >= 2 { Ok(()) } else { Err("not yet".into()) }
+    });
+    reload(&outpost, &with_cluster("new"));
+    poll_until(WITHIN, "series under the new label", || {
+        if samples(&receiver, "a", new).len() >= 3 { Ok(()) } else { Err("not yet".into()) }
+    });
+    for name in ["a", "up", "scrape_series_added"] {
+        let before = samples(&receiver, name, old);
+        assert_eq!(before.iter().filter(|s| s.1 == STALE_NAN).count(), 1, "{name} old: {before:?}");
+        assert_eq!(before.last().map(|s| s.1), Some(STALE_NAN), "{name}: the marker ends the old series");
+        let after = samples(&receiver, name, new);
+        assert!(after.iter().all(|s| s.1 != STALE_NAN), "{name} new: {after:?}");
+        let last_old = before.last().map_or(0, |s| s.0);
+        assert!(
+            after.iter().all(|s| s.0 >= last_old),
+            "{name}: the new series starts after the old one ends"
+        );
+        assert!(samples(&receiver, name, &instance).len() == before.len() + after.len());
+    }
+}
