@@ -365,3 +365,87 @@ fn sighup_during_an_outage_loses_no_samples() {
         .count();
     assert!(with_header > 0, "the rebuilt client sends the new header");
 }
+
+/// The series caches hold labels encoded with the external labels: a reload
+/// that changes them ends every series under the old value (one marker each)
+/// and sends the same target's series under the new one.
+#[test]
+fn sighup_changing_external_labels_reaches_every_series() {
+    let receiver = fake_receiver();
+    let a = FakeTarget::start("a 1\n");
+    let with_cluster = |cluster: &str| {
+        static_config(&receiver.url(), &[("one", &a.address())], "")
+            .replace("[global]\n", &format!("[global]\nexternal_labels = {{ cluster = \"{cluster}\" }}\n"))
+    };
+    let outpost = start_outpost(&with_cluster("old"));
+    let instance = format!("instance={},", a.address());
+    let (old, new) = ("cluster=old,", "cluster=new,");
+    poll_until(WITHIN, "a delivered", || {
+        if samples(&receiver, "a", old).len() >= 2 { Ok(()) } else { Err("not yet".into()) }
+    });
+    reload(&outpost, &with_cluster("new"));
+    poll_until(WITHIN, "series under the new label", || {
+        if samples(&receiver, "a", new).len() >= 3 { Ok(()) } else { Err("not yet".into()) }
+    });
+    for name in ["a", "up", "scrape_series_added"] {
+        let before = samples(&receiver, name, old);
+        assert_eq!(before.iter().filter(|s| s.1 == STALE_NAN).count(), 1, "{name} old: {before:?}");
+        assert_eq!(before.last().map(|s| s.1), Some(STALE_NAN), "{name}: the marker ends the old series");
+        let after = samples(&receiver, name, new);
+        assert!(after.iter().all(|s| s.1 != STALE_NAN), "{name} new: {after:?}");
+        let last_old = before.last().map_or(0, |s| s.0);
+        assert!(
+            after.iter().all(|s| s.0 >= last_old),
+            "{name}: the new series starts after the old one ends"
+        );
+        assert!(samples(&receiver, name, &instance).len() == before.len() + after.len());
+    }
+}
+
+/// A job removed by a reload ends its targets' series; a job whose scrape
+/// settings changed restarts its loop: one marker, then scrapes at the new
+/// interval.
+#[test]
+fn sighup_removing_a_job_and_changing_another_ends_and_restarts_their_loops() {
+    let receiver = fake_receiver();
+    let (a, b) = (FakeTarget::start("a 1\n"), FakeTarget::start("b 1\n"));
+    let outpost =
+        start_outpost(&static_config(&receiver.url(), &[("one", &a.address()), ("two", &b.address())], ""));
+    let (a_instance, b_instance) =
+        (format!("instance={},", a.address()), format!("instance={},", b.address()));
+    poll_until(WITHIN, "both scraped", || {
+        let n = |with: &str| samples(&receiver, "up", with).len();
+        if n(&a_instance) >= 3 && n(&b_instance) >= 3 { Ok(()) } else { Err("not yet".into()) }
+    });
+    let faster = static_config(&receiver.url(), &[("one", &a.address())], "").replace(
+        "job_name = \"one\"\n",
+        "job_name = \"one\"\nscrape_interval = \"200ms\"\nscrape_timeout = \"200ms\"\n",
+    );
+    reload(&outpost, &faster);
+    poll_until(WITHIN, "the reload is logged", || log_has(&outpost, "SIGHUP: configuration reloaded"));
+    poll_until(WITHIN, "a scraped at the new interval", || {
+        let ups = samples(&receiver, "up", &a_instance);
+        let after = ups.iter().skip_while(|s| s.1 != STALE_NAN).count();
+        if after >= 6 { Ok(()) } else { Err(format!("{after} after the marker")) }
+    });
+    let b_ups = samples(&receiver, "up", &b_instance);
+    assert_eq!(b_ups.last().map(|s| s.1), Some(STALE_NAN), "the removed job's target ends: {b_ups:?}");
+    assert_eq!(b_ups.iter().filter(|s| s.1 == STALE_NAN).count(), 1);
+    let b_served = b.served.load(std::sync::atomic::Ordering::SeqCst);
+
+    let ups = samples(&receiver, "up", &a_instance);
+    assert_eq!(
+        ups.iter().filter(|s| s.1 == STALE_NAN).count(),
+        1,
+        "one marker for the changed target: {ups:?}"
+    );
+    let after: Vec<_> = ups.iter().skip_while(|s| s.1 != STALE_NAN).skip(1).collect();
+    // Half the new 200 ms interval either way, as assert_on_schedule allows.
+    for w in after.windows(2) {
+        let gap = w[1].0 - w[0].0;
+        assert!((100..=300).contains(&gap), "{gap} ms between scrapes at the new interval: {after:?}");
+    }
+    assert!(outpost.log_tail().contains("job one: 0 targets added, 1 changed, 0 removed, 0 unchanged"));
+    assert!(outpost.log_tail().contains("job two: 0 targets added, 0 changed, 1 removed, 0 unchanged"));
+    assert_eq!(b.served.load(std::sync::atomic::Ordering::SeqCst), b_served, "b is not scraped any more");
+}

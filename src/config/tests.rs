@@ -890,3 +890,60 @@ fn relabel_errors_name_the_rule_and_point_at_the_value() {
         assert_eq!(err(text), *want, "{text}");
     }
 }
+
+#[test]
+fn file_sd_configs_resolve_relative_paths_and_default_the_refresh() {
+    let text = format!(
+        "{RW}[[scrape_configs]]\njob_name = \"a\"\n[[scrape_configs.file_sd_configs]]\nfiles = [\"sd/*.json\", \"/abs/x.json\"]\n[[scrape_configs.file_sd_configs]]\nfiles = [\"node-?.JSON\"]\nrefresh_interval = \"30s\"\n"
+    );
+    let job = &parse(&text, "/etc/outpost/outpost.toml").expect("valid").scrape_configs[0];
+    assert_eq!(
+        job.file_sd_configs,
+        [
+            FileSdConfig {
+                files: vec![PathBuf::from("/etc/outpost/sd/*.json"), PathBuf::from("/abs/x.json")],
+                refresh_interval: secs(300),
+            },
+            FileSdConfig {
+                files: vec![PathBuf::from("/etc/outpost/node-?.JSON")],
+                refresh_interval: secs(30)
+            },
+        ]
+    );
+}
+
+#[test]
+fn file_sd_configs_errors_name_the_file_entry() {
+    let sd = |files: &str, extra: &str| {
+        err(&format!(
+            "{RW}[[scrape_configs]]\njob_name = \"a\"\n[[scrape_configs.file_sd_configs]]\nfiles = {files}\n{extra}"
+        ))
+    };
+    let cases = [
+        (sd("[]", ""), "t.toml:6:9: file_sd_configs: files must not be empty"),
+        (
+            sd("[\"*/a.json\"]", ""),
+            "t.toml:6:10: file_sd_configs file \"*/a.json\": wildcards are allowed in the last path element only",
+        ),
+        (
+            sd("[\"a.yml\"]", ""),
+            "t.toml:6:10: file_sd_configs file \"a.yml\": YAML target files are not supported yet; write the targets as JSON (.json)",
+        ),
+        (sd("[\"a.txt\"]", ""), "t.toml:6:10: file_sd_configs file \"a.txt\": must end in .json"),
+        (
+            sd("[\"[ab].json\"]", ""),
+            "t.toml:6:10: file_sd_configs file \"[ab].json\": character classes ([...]) are not supported; use * and ?",
+        ),
+        (
+            sd("[\"a.json\"]", "refresh_interval = \"0s\""),
+            "t.toml:7:20: refresh_interval must be greater than 0",
+        ),
+        (
+            sd("[\"a.json\"]", "bogus = 1"),
+            "t.toml:7:1: unknown field `bogus`, expected `files` or `refresh_interval`",
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got, want);
+    }
+}
