@@ -108,8 +108,8 @@ pub fn decode_event(role: Role, line: &[u8]) -> Result<Event, String> {
     Ok(match raw.kind {
         "ADDED" | "MODIFIED" => match role {
             Role::Pod => {
-                let pod: pods::Pod =
-                    serde_json::from_str(object).map_err(|e| parse(raw.kind) + &e.to_string())?;
+                let pod: pods::Pod = serde_json::from_slice(object.as_bytes())
+                    .map_err(|e| parse(raw.kind) + &e.to_string())?;
                 let resource_version = pod.metadata.resource_version.clone();
                 Event::Upsert {
                     source: pod_source(&pod.metadata),
@@ -118,15 +118,16 @@ pub fn decode_event(role: Role, line: &[u8]) -> Result<Event, String> {
                 }
             }
             Role::Node => {
-                let node: nodes::Node =
-                    serde_json::from_str(object).map_err(|e| parse(raw.kind) + &e.to_string())?;
+                let node: nodes::Node = serde_json::from_slice(object.as_bytes())
+                    .map_err(|e| parse(raw.kind) + &e.to_string())?;
                 let resource_version = node.metadata.resource_version.clone();
                 let source = nodes::source(&node.metadata.name);
                 Event::Upsert { source, group: nodes::group(&node), resource_version }
             }
         },
         "DELETED" => {
-            let m: Metadata = serde_json::from_str(object).map_err(|e| parse("DELETED") + &e.to_string())?;
+            let m: Metadata =
+                serde_json::from_slice(object.as_bytes()).map_err(|e| parse("DELETED") + &e.to_string())?;
             let source = match role {
                 Role::Pod => pod_source(&m.metadata),
                 Role::Node => nodes::source(&m.metadata.name),
@@ -134,11 +135,13 @@ pub fn decode_event(role: Role, line: &[u8]) -> Result<Event, String> {
             Event::Deleted { source, resource_version: m.metadata.resource_version }
         }
         "BOOKMARK" => {
-            let m: Metadata = serde_json::from_str(object).map_err(|e| parse("BOOKMARK") + &e.to_string())?;
+            let m: Metadata =
+                serde_json::from_slice(object.as_bytes()).map_err(|e| parse("BOOKMARK") + &e.to_string())?;
             Event::Bookmark { resource_version: m.metadata.resource_version }
         }
         "ERROR" => {
-            let status: Status = serde_json::from_str(object).map_err(|e| parse("ERROR") + &e.to_string())?;
+            let status: Status =
+                serde_json::from_slice(object.as_bytes()).map_err(|e| parse("ERROR") + &e.to_string())?;
             match status.code {
                 410 => Event::Expired { message: status.message },
                 code => Event::Failed { code, message: status.message },
@@ -146,6 +149,12 @@ pub fn decode_event(role: Role, line: &[u8]) -> Result<Event, String> {
         }
         other => Event::Unknown { kind: other.chars().take(64).collect() },
     })
+}
+
+/// The `message` of a Status object, as the API server sends with an error.
+pub fn status_message(body: &[u8]) -> Option<String> {
+    let status: Status = serde_json::from_slice(body).ok()?;
+    Some(status.message).filter(|m| !m.is_empty())
 }
 
 fn pod_source(meta: &ObjectMeta) -> String {

@@ -463,9 +463,7 @@ fn check_status(status: u16, body: &[u8], what: &str, url: &str) -> Result<(), F
         return Ok(());
     }
     // The API server answers with a Status object: its message says it best.
-    let status_message = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned));
+    let status_message = events::status_message(body);
     let message = status_message
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(512)]).trim().to_owned());
     let reason = format!("{what} {url}: HTTP {status}: {message}");
