@@ -578,3 +578,44 @@ fn a_401_reads_the_token_again() {
     api.apply(Kind::Pod, pod("tokens", "b", "10.42.4.2", "edge-01"));
     d.wait_for("a later 401 is recovered from", &["10.42.4.1:9100", "10.42.4.2:9100"]);
 }
+
+/// On reload (SIGHUP calls `reload_credentials`) a running watcher reads its token again
+/// before its next request, without waiting for a 401.
+#[test]
+fn a_reload_reads_the_credentials_again_without_an_auth_failure() {
+    let api = KubeApi::start(Auth::Token);
+    api.set_token("token-one");
+    api.add_token("token-two");
+    api.apply(Kind::Pod, pod("reload", "a", "10.42.5.1", "edge-01"));
+    let dir = TempDir::new("kube-reload");
+    let token = dir.path().join("token");
+    fs::write(&token, "token-one\n").expect("token");
+    fs::write(dir.path().join("ca.crt"), &api.pki.server_ca).expect("ca");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let text = format!(
+        "current-context: c\nclusters: [{{name: k, cluster: {{server: '{}', certificate-authority: ca.crt}}}}]\ncontexts: [{{name: c, context: {{cluster: k, user: u}}}}]\nusers: [{{name: u, user: {{tokenFile: token}}}}]\n",
+        api.url()
+    );
+    fs::write(&kubeconfig, text).expect("kubeconfig");
+    let mut config = sd_config(KubernetesRole::Pod, &kubeconfig);
+    config.namespaces = vec!["reload".into()];
+    let mut d = Discovered::start(config, quick());
+    d.wait_for("listed with the first token", &["10.42.5.1:9100"]);
+    fs::write(&token, "token-two\n").expect("token");
+    // Watches end every 1-2 s here: two more requests still carry the old token.
+    let seen = api.authorizations().len();
+    poll_until(Duration::from_secs(15), "two more requests", || {
+        if api.authorizations().len() >= seen + 2 { Ok(()) } else { Err("not yet".into()) }
+    });
+    assert!(api.authorizations().iter().all(|a| a == "Bearer token-one"), "no 401, no re-read");
+    watch::reload_credentials();
+    poll_until(Duration::from_secs(15), "a request with the new token", || {
+        let auths = api.authorizations();
+        if auths.last().is_some_and(|a| a == "Bearer token-two") {
+            Ok(())
+        } else {
+            Err(format!("{:?}", auths.last()))
+        }
+    });
+    assert_eq!(d.addresses().len(), 1, "the target stays");
+}

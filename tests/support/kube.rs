@@ -101,8 +101,11 @@ struct State {
     /// Bumped by `expire_watches`: open watches send ERROR 410 and end.
     generation: u64,
     faults: VecDeque<Fault>,
-    token: Option<String>,
+    /// Bearer tokens accepted in token mode.
+    tokens: Vec<String>,
     requests: Vec<String>,
+    /// The Authorization header of each request ("" when none).
+    authorizations: Vec<String>,
     watching: usize,
 }
 
@@ -214,8 +217,19 @@ impl KubeApi {
         self.state().faults.push_back(fault);
     }
 
+    /// Accepts only `token` from now on.
     pub fn set_token(&self, token: &str) {
-        self.state().token = Some(token.to_owned());
+        self.state().tokens = vec![token.to_owned()];
+    }
+
+    /// Accepts `token` as well.
+    pub fn add_token(&self, token: &str) {
+        self.state().tokens.push(token.to_owned());
+    }
+
+    /// The Authorization header of every request so far ("" when none).
+    pub fn authorizations(&self) -> Vec<String> {
+        self.state().authorizations.clone()
     }
 
     /// Every request so far, as "GET /path?query".
@@ -443,9 +457,10 @@ fn serve(tls: &mut Tls, target: &str, auth: Option<String>, cert: bool, shared: 
     let q = parse_query(query);
     let mut s = shared.state.lock().expect("state");
     s.requests.push(format!("GET {target}"));
+    s.authorizations.push(auth.clone().unwrap_or_default());
     let authorized = match shared.auth {
         Auth::ClientCert => cert,
-        Auth::Token => auth.is_some_and(|a| s.token.as_deref().is_some_and(|t| a == format!("Bearer {t}"))),
+        Auth::Token => auth.is_some_and(|a| s.tokens.iter().any(|t| a == format!("Bearer {t}"))),
     };
     if take(&mut s, |f| f == Fault::Unauthorized) || !authorized {
         drop(s);

@@ -9,7 +9,7 @@
 //! namespace) has one OS thread of its own, not the `Offload` pool: a watch
 //! blocks on its stream for good and would starve scrapes and sends. Their
 //! number is fixed by the configuration. A stopped provider's threads end at
-//! their next event, bookmark or watch timeout, whichever comes first.
+//! their next event, bookmark or watch renewal (within two minutes).
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -38,8 +38,10 @@ const MAX_EVENT_BYTES: u64 = 4 << 20;
 pub struct Settings {
     /// Bounds a list request, end to end.
     pub list_timeout: Duration,
-    /// The server ends a watch after this, times a random factor in [1, 2)
-    /// (client-go's minWatchTimeout, spread so watches do not renew together).
+    /// The server ends a watch after this, times a random factor in [1, 2),
+    /// spread so watches do not renew together. client-go waits 5 minutes;
+    /// one minute here, so that a reload's new credentials and a stopped
+    /// provider's threads take effect within two (a renewal does not list).
     pub watch_timeout: Duration,
     /// How much longer the client waits for a stream the server should have
     /// ended: a watch that hangs is given up after `watch_timeout × f + grace`.
@@ -54,7 +56,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             list_timeout: Duration::from_secs(60),
-            watch_timeout: Duration::from_secs(300),
+            watch_timeout: Duration::from_secs(60),
             watch_grace: Duration::from_secs(30),
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
