@@ -159,6 +159,7 @@ pub async fn run(config: KubernetesSdConfig, updates: Updates, settings: Setting
             return;
         }
     }
+    namespaces.sort();
     namespaces.dedup();
     if namespaces.is_empty() || config.role == Role::Node {
         namespaces = vec![None];
