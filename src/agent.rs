@@ -3,11 +3,17 @@
 //! pool live on this function's stack and outlive the executor, so tasks
 //! share them by `&`.
 //!
+//! Discovery updates arrive over one channel from the providers; each job's
+//! groups become targets and the pool applies the difference. SIGHUP reloads
+//! the configuration (see [`reload`]).
+//!
 //! Shutdown (SIGTERM, SIGINT): scraping stops, the open batch is sealed, and
 //! everything in RAM is spilled to disk and synced; the next start delivers
 //! it. Without a usable data_dir the sender gets up to `SHUTDOWN_GRACE` to
 //! deliver what is in RAM.
 
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,11 +23,13 @@ use smol::{LocalExecutor, Timer};
 
 use crate::buffer::Buffer;
 use crate::client::{Client, ClientError};
-use crate::config::Config;
-use crate::discovery::static_sd;
+use crate::config::{self, Config};
+use crate::discovery::Update;
+use crate::discovery::providers::Providers;
+use crate::discovery::targets::populate_groups;
 use crate::offload::Offload;
-use crate::scrape;
-use crate::sender::Queue;
+use crate::scrape::{self, pool::Pool};
+use crate::sender::{self, Outgoing, Queue};
 use crate::systemd;
 use crate::telemetry::{Telemetry, serve};
 
@@ -50,7 +58,7 @@ impl std::fmt::Display for AgentError {
 
 impl std::error::Error for AgentError {}
 
-/// Runs until SIGTERM or SIGINT.
+/// Runs until SIGTERM or SIGINT; SIGHUP reloads `config.origin`.
 pub fn run(config: &Config) -> Result<(), AgentError> {
     let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup]).map_err(AgentError::Signals)?;
     let listener = match config.listen {
@@ -59,6 +67,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         ),
         None => None,
     };
+    let mut config = Rc::new(config.clone());
     // Each shard beyond the first may hold one more request in flight.
     let shards: usize = config.remote_write.iter().map(|rw| rw.queue_config.max_shards - 1).sum();
     let offload = Offload::new(BLOCKING_THREADS + shards);
@@ -81,19 +90,19 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
     let metadata =
         scrape::metadata::Registry::new(config.remote_write.iter().any(|rw| rw.metadata_config.send));
     let cx = scrape::Context { queue, offload: &offload, metadata: &metadata };
-    // One client per job, shared by its targets (Prometheus's scrape pool).
-    let mut targets = Vec::new();
-    for sc in &config.scrape_configs {
-        let client = Client::new(&sc.http_client, sc.scrape_timeout)
-            .map_err(|e| AgentError::Client(format!("job {}", sc.job_name), e))?;
-        targets.extend(static_sd::targets(sc).into_iter().map(|t| (t, client.clone())));
-    }
+    let clients = job_clients(&config).map_err(|(job, e)| AgentError::Client(format!("job {job}"), e))?;
+    let (updates, discovered) = smol::channel::unbounded();
 
     let ex = LocalExecutor::new();
     smol::block_on(ex.run(async {
-        let mut scrapes = Vec::new();
-        for (target, client) in targets {
-            scrapes.push(ex.spawn(scrape::run(target, client, &cx)));
+        let mut providers = Providers::new(&ex, &offload, updates);
+        let mut pool = Pool::new(&ex, &cx);
+        providers.apply(&config);
+        for (job, client) in clients {
+            pool.set_client(&job, client);
+        }
+        for sc in &config.scrape_configs {
+            pool.sync(&sc.job_name, populate_groups(providers.groups(&sc.job_name), sc));
         }
         let background = [
             ex.spawn(queue.seal_on_deadline()),
@@ -108,25 +117,45 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         log::info!(
             "outpost {} started: {} targets, remote_write {} ({})",
             env!("CARGO_PKG_VERSION"),
-            scrapes.len(),
+            pool.len(),
             queue.name,
             queue.metrics.url
         );
         systemd::notify("READY=1");
-        while let Some(signal) = signals.next().await {
-            match signal {
-                Ok(Signal::Hup) => {
-                    log::warn!("SIGHUP: configuration reload is not supported yet; still running")
+        loop {
+            let signal = async { Event::Signal(signals.next().await) };
+            let update = async { Event::Update(discovered.recv().await.ok()) };
+            match smol::future::or(signal, update).await {
+                Event::Update(Some(first)) => {
+                    // Everything already queued is taken in one pass, so a
+                    // burst of updates costs one diff per job.
+                    let mut dirty: BTreeSet<String> = providers.update(first).into_iter().collect();
+                    while let Ok(next) = discovered.try_recv() {
+                        dirty.extend(providers.update(next));
+                    }
+                    for sc in config.scrape_configs.iter().filter(|sc| dirty.contains(&sc.job_name)) {
+                        pool.sync(&sc.job_name, populate_groups(providers.groups(&sc.job_name), sc));
+                    }
                 }
-                Ok(signal) => {
+                Event::Update(None) => {} // never: `providers` holds a sender
+                Event::Signal(Some(Ok(Signal::Hup))) => {
+                    systemd::notify("RELOADING=1");
+                    if let Some(new) = reload(&config, queue, &mut providers, &mut pool) {
+                        config = new;
+                    }
+                    systemd::notify("READY=1");
+                }
+                Event::Signal(Some(Ok(signal))) => {
                     log::info!("{signal:?}: stopping");
                     break;
                 }
-                Err(e) => log::warn!("signal stream: {e}"),
+                Event::Signal(Some(Err(e))) => log::warn!("signal stream: {e}"),
+                Event::Signal(None) => break,
             }
         }
         systemd::notify("STOPPING=1");
-        drop(scrapes); // cancels the scrape loops
+        drop(providers);
+        drop(pool); // cancels the scrape loops
         queue.stop();
         // Without a usable data_dir, what is in RAM can only be delivered.
         let deadline = Instant::now() + SHUTDOWN_GRACE;
@@ -143,6 +172,100 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         drop(background);
     }));
     Ok(())
+}
+
+enum Event {
+    Signal(Option<std::io::Result<Signal>>),
+    Update(Option<Update>),
+}
+
+/// SIGHUP: reads and validates the configuration again. An invalid one is
+/// logged with its position and the running one kept. A valid one is applied
+/// by difference: providers and scrape loops of unchanged targets keep
+/// running; the remote-write client is rebuilt (credential files are read
+/// anew); a change to external labels or write relabeling restarts every
+/// loop, whose caches hold encoded labels; the buffer is untouched.
+fn reload(
+    running: &Rc<Config>,
+    queue: &Queue,
+    providers: &mut Providers,
+    pool: &mut Pool,
+) -> Option<Rc<Config>> {
+    let loaded = if running.origin == "<default>" {
+        config::parse(config::DEFAULT, "<default>")
+    } else {
+        config::load(Path::new(&running.origin))
+    };
+    let new = match loaded {
+        Ok(new) => new,
+        Err(e) => {
+            log::error!("SIGHUP: invalid config, still running the previous one: {e}");
+            return None;
+        }
+    };
+    let (new, restart) = config::reload::reconcile(running, new);
+    for message in &restart {
+        log::warn!("SIGHUP: {message}");
+    }
+    // Every client is built anew, reading its credential and TLS files again;
+    // one that cannot be built keeps the running configuration.
+    let clients = match job_clients(&new) {
+        Ok(clients) => clients,
+        Err((job, e)) => {
+            log::error!("SIGHUP: job {job}: {e}; still running the previous configuration");
+            return None;
+        }
+    };
+    let rw_client = match new.remote_write.first().map(sender::http::Client::new).transpose() {
+        Ok(client) => client,
+        Err(e) => {
+            log::error!("SIGHUP: remote_write: {e}; still running the previous configuration");
+            return None;
+        }
+    };
+    crate::log::set_level(new.log_level);
+    for (job, client) in clients {
+        pool.set_client(&job, client);
+    }
+    crate::discovery::kubernetes::watch::reload_credentials();
+    if let (Some(rw), Some(client)) = (new.remote_write.first(), rw_client) {
+        queue.set_client(client);
+        let outgoing = Outgoing::new(rw, &new.global.external_labels);
+        if outgoing != *queue.outgoing() {
+            log::info!(
+                "SIGHUP: external_labels or write_relabel_configs changed: restarting every scrape loop"
+            );
+            queue.set_outgoing(outgoing);
+            pool.stop_all();
+        }
+    }
+    providers.apply(&new);
+    let gone: Vec<String> = pool
+        .jobs()
+        .filter(|job| !new.scrape_configs.iter().any(|sc| sc.job_name == *job))
+        .map(str::to_owned)
+        .collect();
+    for job in gone {
+        pool.sync(&job, Vec::new());
+    }
+    for sc in &new.scrape_configs {
+        pool.sync(&sc.job_name, populate_groups(providers.groups(&sc.job_name), sc));
+    }
+    log::info!("SIGHUP: configuration reloaded from {}: {} targets", new.origin, pool.len());
+    Some(Rc::new(new))
+}
+
+/// One client per job, shared by its targets (Prometheus's scrape pool); the
+/// files it names are read now.
+fn job_clients(config: &Config) -> Result<Vec<(String, Client)>, (String, ClientError)> {
+    config
+        .scrape_configs
+        .iter()
+        .map(|sc| match Client::new(&sc.http_client, sc.scrape_timeout) {
+            Ok(client) => Ok((sc.job_name.clone(), client)),
+            Err(e) => Err((sc.job_name.clone(), e)),
+        })
+        .collect()
 }
 
 /// A remote_write's buffer directory under `data_dir`: its name, with

@@ -3,7 +3,7 @@
 //! ```text
 //!  discovery ──► scrape loops ──► parse ──► relabel ──► staging ──► buffer ──────► sender ──► receiver
 //!  (static,      (one task per    (text     (target,   (batch,      (memory ring,   (ureq, retry,
-//!   relabeled)    target, on one   0.0.4)    metric,    encode,      spills to a     backoff, 413
+//!   file)         target, on one   0.0.4)    metric,    encode,      spills to a     backoff, 413
 //!                 smol executor)             write)     snappy)      segment log)    split, pacing)
 //! ```
 //!
@@ -11,9 +11,11 @@
 //! - [`agent`]: the main loop; builds the stages and runs them on one `LocalExecutor`.
 //! - [`config`]: the TOML schema, durations, sizes, validation with `file:line:col`.
 //! - [`model`]: sorted label sets, sealed blocks, drop reasons.
-//! - [`discovery`]: targets from `static_configs`, populated and relabeled as Prometheus does.
+//! - [`discovery`]: target groups from `static_configs`, `file_sd_configs` and
+//!   `kubernetes_sd_configs` providers (pods and nodes: list+watch of the API server); groups
+//!   become targets (populated and relabeled as Prometheus does) and a diff for the scrape pool.
 //! - [`scrape`]: one loop per target; fetch off the executor thread; the per-series cache;
-//!   staleness markers; `up` and `scrape_*`.
+//!   staleness markers; `up` and `scrape_*`; the pool of running loops.
 //! - [`parse`]: the text exposition format 0.0.4, a pure iterator over borrowed entries.
 //! - [`relabel`]: Prometheus's relabel rules, compiled at load, applied to a label set [pure].
 //! - [`staging`]: samples into batches (one per shard), encoded as remote-write requests, snappy-compressed.

@@ -5,9 +5,9 @@
 
 use super::http::load::RawHttpClient;
 use super::schema::{self, Labels, RawBuffer, RawConfig, RawGlobal, RawQueueConfig};
-use super::schema::{RawMetadataConfig, RawRelabelConfig, RawRemoteWrite, RawScrapeConfig};
+use super::schema::{RawFileSdConfig, RawMetadataConfig, RawRelabelConfig, RawRemoteWrite, RawScrapeConfig};
 use super::{BufferConfig, Config, Global, MetadataConfig, QueueConfig, RemoteWrite, Scheme, ScrapeConfig};
-use super::{Persist, StaticConfig, check, duration, http, size};
+use super::{FileSdConfig, Persist, StaticConfig, check, duration, http, size};
 use crate::relabel::{Field, Rule, RuleSpec};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -120,6 +120,7 @@ const METADATA_SEND_INTERVAL: Duration = Duration::from_secs(60);
 const METADATA_MAX_SAMPLES_PER_SEND: usize = 500;
 const MIN_BACKOFF: Duration = Duration::from_millis(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const FILE_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 
 /// The text being parsed, to turn byte spans into `origin:line:col`.
 pub(super) struct Source<'a> {
@@ -443,6 +444,15 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
             labels: src.labels(&group.labels, false)?,
         });
     }
+    let mut file_sd_configs = Vec::with_capacity(job.file_sd_configs.len());
+    for sd in &job.file_sd_configs {
+        file_sd_configs.push(file_sd_config(src, sd)?);
+    }
+    let kubernetes_sd_configs = job
+        .kubernetes_sd_configs
+        .iter()
+        .map(|sd| super::kubernetes::load::kubernetes_sd_config(src, sd))
+        .collect::<Result<Vec<_>, _>>()?;
     let http_client = http::load::http_client(
         src,
         RawHttpClient {
@@ -470,9 +480,35 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
         },
         params: params(src, &job.params)?,
         static_configs,
+        file_sd_configs,
+        kubernetes_sd_configs,
         relabel_configs: relabel_configs(src, "relabel_configs", &job.relabel_configs)?,
         metric_relabel_configs: relabel_configs(src, "metric_relabel_configs", &job.metric_relabel_configs)?,
         http_client,
+    })
+}
+
+/// Prometheus's check (discovery/file): a path whose last element may hold
+/// wildcards, ending in .json (.yml and .yaml are Prometheus's too, not
+/// supported yet). Relative paths are taken from the configuration file's
+/// directory, as Prometheus does.
+fn file_sd_config(src: &Source, raw: &RawFileSdConfig) -> Result<FileSdConfig, ConfigError> {
+    if raw.files.get_ref().is_empty() {
+        return Err(src.at(&raw.files, "file_sd_configs: files must not be empty"));
+    }
+    let base = Path::new(src.origin).parent().unwrap_or(Path::new(""));
+    let mut files = Vec::with_capacity(raw.files.get_ref().len());
+    for file in raw.files.get_ref() {
+        let path = file.get_ref();
+        check::file_sd_path(path)
+            .map_err(|reason| src.at(file, format!("file_sd_configs file {path:?}: {reason}")))?;
+        files.push(base.join(path));
+    }
+    Ok(FileSdConfig {
+        files,
+        refresh_interval: src
+            .duration("refresh_interval", &raw.refresh_interval)?
+            .unwrap_or(FILE_SD_REFRESH_INTERVAL),
     })
 }
 

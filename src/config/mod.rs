@@ -4,7 +4,9 @@
 
 pub mod duration;
 mod http;
+mod kubernetes;
 pub mod load;
+pub mod reload;
 mod schema;
 pub mod size;
 
@@ -15,6 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use http::{Auth, HttpClientConfig, Pem, Secret, TlsConfig};
+pub use kubernetes::{KubernetesSdConfig, Role as KubernetesRole};
 pub use load::{ConfigError, load, parse};
 
 /// The embedded default: scrape outpost's own metrics, write to a local Prometheus.
@@ -143,6 +146,8 @@ pub struct ScrapeConfig {
     /// URL query parameters of every scrape (Prometheus's `params`).
     pub params: BTreeMap<String, Vec<String>>,
     pub static_configs: Vec<StaticConfig>,
+    pub file_sd_configs: Vec<FileSdConfig>,
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Applied to each target's labels before it is scraped.
     pub relabel_configs: Vec<Rule>,
     /// Applied to each scraped series before it is staged.
@@ -156,6 +161,16 @@ pub struct StaticConfig {
     /// `host:port` strings (validated to have a port).
     pub targets: Vec<String>,
     pub labels: BTreeMap<String, String>,
+}
+
+/// Prometheus's `<file_sd_config>`: JSON target files, re-read every
+/// `refresh_interval` (and when the set of files a pattern matches changes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileSdConfig {
+    /// Paths, resolved against the configuration file's directory; the last
+    /// element may hold `*` and `?` wildcards (validated).
+    pub files: Vec<PathBuf>,
+    pub refresh_interval: Duration,
 }
 
 /// The string checks behind the invariants above. Each returns a reason
@@ -248,6 +263,26 @@ mod check {
         }
         if value.chars().any(|c| c.is_control() && c != '\t') {
             return Err(format!("header {name:?}: value must not contain control characters"));
+        }
+        Ok(())
+    }
+
+    /// A file_sd path: wildcards (`*`, `?`) only in the last element, and a
+    /// `.json` name (Prometheus's pattern also allows .yml and .yaml).
+    pub fn file_sd_path(path: &str) -> Result<(), String> {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if dir.contains(['*', '?', '[']) {
+            return Err("wildcards are allowed in the last path element only".into());
+        }
+        if name.contains('[') {
+            return Err("character classes ([...]) are not supported; use * and ?".into());
+        }
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".yml") || lower.ends_with(".yaml") {
+            return Err("YAML target files are not supported yet; write the targets as JSON (.json)".into());
+        }
+        if !name.ends_with(".json") && !name.ends_with(".JSON") {
+            return Err("must end in .json".into());
         }
         Ok(())
     }

@@ -144,8 +144,10 @@ pub struct RawScrapeConfig {
     pub bearer_token_file: Option<Spanned<String>>,
     pub authorization: Option<Spanned<RawAuthorization>>,
     pub tls_config: Option<Spanned<RawTlsConfig>>,
-    pub file_sd_configs: Option<Spanned<Value>>,
-    pub kubernetes_sd_configs: Option<Spanned<Value>>,
+    #[serde(default)]
+    pub file_sd_configs: Vec<RawFileSdConfig>,
+    #[serde(default)]
+    pub kubernetes_sd_configs: Vec<Spanned<RawKubernetesSdConfig>>,
     #[serde(default)]
     pub relabel_configs: Vec<Spanned<RawRelabelConfig>>,
     #[serde(default)]
@@ -159,6 +161,47 @@ pub struct RawStaticConfig {
     pub targets: Vec<Spanned<String>>,
     #[serde(default)]
     pub labels: Labels,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFileSdConfig {
+    pub files: Spanned<Vec<Spanned<String>>>,
+    pub refresh_interval: Option<Spanned<String>>,
+}
+
+/// Prometheus's `<kubernetes_sd_config>`, roles pod and node.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetesSdConfig {
+    pub role: Spanned<String>,
+    pub api_server: Option<Spanned<String>>,
+    pub kubeconfig_file: Option<Spanned<String>>,
+    pub namespaces: Option<Spanned<RawNamespaces>>,
+    #[serde(default)]
+    pub selectors: Vec<Spanned<RawSelector>>,
+    pub basic_auth: Option<Spanned<RawBasicAuth>>,
+    pub bearer_token_file: Option<Spanned<String>>,
+    pub authorization: Option<Spanned<RawAuthorization>>,
+    pub tls_config: Option<Spanned<RawTlsConfig>>,
+    pub attach_metadata: Option<Spanned<Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNamespaces {
+    #[serde(default)]
+    pub names: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub own_namespace: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSelector {
+    pub role: Spanned<String>,
+    pub label: Option<Spanned<String>>,
+    pub field: Option<Spanned<String>>,
 }
 
 /// Prometheus's `<relabel_config>`; a key left out takes its default.
@@ -182,10 +225,9 @@ pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
     }
     let mut found = vec![("more than one [[remote_write]]", raw.remote_write.get(1).map(Spanned::span))];
     for job in &raw.scrape_configs {
-        found.extend([
-            ("scrape_configs.file_sd_configs", span(&job.file_sd_configs)),
-            ("scrape_configs.kubernetes_sd_configs", span(&job.kubernetes_sd_configs)),
-        ]);
+        for sd in job.kubernetes_sd_configs.iter().map(Spanned::get_ref) {
+            found.push(("kubernetes_sd_configs.attach_metadata", span(&sd.attach_metadata)));
+        }
     }
     let (span, what) = found
         .into_iter()

@@ -79,6 +79,8 @@ fn job(name: &str, interval: Duration, timeout: Duration, targets: &[&str]) -> S
         label_value_length_limit: 0,
         body_size_limit: 0,
         params: BTreeMap::new(),
+        file_sd_configs: vec![],
+        kubernetes_sd_configs: vec![],
         static_configs: vec![StaticConfig {
             targets: targets.iter().map(|t| t.to_string()).collect(),
             labels: BTreeMap::new(),
@@ -156,12 +158,24 @@ fn load_reads_a_file_and_names_it() {
 }
 
 #[test]
-fn spec_example_is_fully_recognised_then_refused_at_first_unsupported_key() {
-    // Deserialising the whole file comes first, so an unknown key anywhere
-    // would be reported instead of this refusal.
-    // data_dir, [buffer], rate_limit and the relabel rules are accepted now;
-    // the first refusal is the kubernetes-pods job's discovery on line 54.
-    assert_eq!(err(SPEC_EXAMPLE), "t.toml:54:1: scrape_configs.kubernetes_sd_configs is not supported yet");
+fn spec_example_parses_with_its_kubernetes_job() {
+    let config = parse(SPEC_EXAMPLE, "t.toml").expect("the SPEC's example is valid");
+    let job = &config.scrape_configs[1];
+    assert_eq!(job.job_name, "kubernetes-pods");
+    assert_eq!(
+        job.kubernetes_sd_configs,
+        [KubernetesSdConfig {
+            role: KubernetesRole::Pod,
+            api_server: None,
+            kubeconfig_file: None,
+            http_client: HttpClientConfig::default(),
+            namespaces: vec![],
+            own_namespace: false,
+            label_selector: String::new(),
+            field_selector: String::new(),
+        }]
+    );
+    assert_eq!(job.relabel_configs.len(), 1);
 }
 
 #[test]
@@ -586,27 +600,6 @@ fn errors_name_origin_line_col_and_reason() {
 }
 
 #[test]
-fn unsupported_keys_are_refused_where_they_are() {
-    // (section, `key = value`); the message names `section.key`.
-    let cases = [
-        ("scrape_configs", "file_sd_configs = [{ files = [\"a.json\"] }]"),
-        ("scrape_configs", "kubernetes_sd_configs = [{ role = \"pod\" }]"),
-    ];
-    for (section, line) in cases {
-        let text = match section {
-            "remote_write" => format!("{RW}{line}\n"),
-            _ => format!("{RW}[[scrape_configs]]\njob_name = \"a\"\n{line}\n"),
-        };
-        let (key, _) = line.split_once(" = ").unwrap();
-        let what = format!("{section}.{key}");
-        let line_no = text.lines().position(|l| l == line).unwrap() + 1;
-        let col = key.len() + 4;
-        let want = format!("t.toml:{line_no}:{col}: {what} is not supported yet");
-        assert_eq!(err(&text), want, "{text}");
-    }
-}
-
-#[test]
 fn scrape_limits_and_params_are_parsed() {
     let text = format!(
         "{RW}[[scrape_configs]]\njob_name = \"a\"\nlabel_limit = 10\nlabel_name_length_limit = 20\nlabel_value_length_limit = 30\nbody_size_limit = \"1MB\"\nparams = {{ module = [\"x\", \"y\"] }}\n"
@@ -630,9 +623,9 @@ fn unsupported_values_and_tables_are_refused_earliest_first() {
         ),
         (
             format!(
-                "{RW}[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\n"
+                "{RW}[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\nattach_metadata = {{ node = true }}\n"
             ),
-            "t.toml:5:1: scrape_configs.kubernetes_sd_configs is not supported yet",
+            "t.toml:7:19: kubernetes_sd_configs.attach_metadata is not supported yet",
         ),
         // Relabel rules, supported, before it do not hide it either.
         (
@@ -913,5 +906,62 @@ fn metadata_config_defaults_and_errors() {
     ] {
         let got = err(&format!("{RW}{extra}"));
         assert!(got.starts_with(want), "{extra}: {got}");
+    }
+}
+
+#[test]
+fn file_sd_configs_resolve_relative_paths_and_default_the_refresh() {
+    let text = format!(
+        "{RW}[[scrape_configs]]\njob_name = \"a\"\n[[scrape_configs.file_sd_configs]]\nfiles = [\"sd/*.json\", \"/abs/x.json\"]\n[[scrape_configs.file_sd_configs]]\nfiles = [\"node-?.JSON\"]\nrefresh_interval = \"30s\"\n"
+    );
+    let job = &parse(&text, "/etc/outpost/outpost.toml").expect("valid").scrape_configs[0];
+    assert_eq!(
+        job.file_sd_configs,
+        [
+            FileSdConfig {
+                files: vec![PathBuf::from("/etc/outpost/sd/*.json"), PathBuf::from("/abs/x.json")],
+                refresh_interval: secs(300),
+            },
+            FileSdConfig {
+                files: vec![PathBuf::from("/etc/outpost/node-?.JSON")],
+                refresh_interval: secs(30)
+            },
+        ]
+    );
+}
+
+#[test]
+fn file_sd_configs_errors_name_the_file_entry() {
+    let sd = |files: &str, extra: &str| {
+        err(&format!(
+            "{RW}[[scrape_configs]]\njob_name = \"a\"\n[[scrape_configs.file_sd_configs]]\nfiles = {files}\n{extra}"
+        ))
+    };
+    let cases = [
+        (sd("[]", ""), "t.toml:6:9: file_sd_configs: files must not be empty"),
+        (
+            sd("[\"*/a.json\"]", ""),
+            "t.toml:6:10: file_sd_configs file \"*/a.json\": wildcards are allowed in the last path element only",
+        ),
+        (
+            sd("[\"a.yml\"]", ""),
+            "t.toml:6:10: file_sd_configs file \"a.yml\": YAML target files are not supported yet; write the targets as JSON (.json)",
+        ),
+        (sd("[\"a.txt\"]", ""), "t.toml:6:10: file_sd_configs file \"a.txt\": must end in .json"),
+        (
+            sd("[\"[ab].json\"]", ""),
+            "t.toml:6:10: file_sd_configs file \"[ab].json\": character classes ([...]) are not supported; use * and ?",
+        ),
+        (
+            sd("[\"a.json\"]", "refresh_interval = \"0s\""),
+            "t.toml:7:20: refresh_interval must be greater than 0",
+        ),
+        (
+            sd("[\"a.json\"]", "bogus = 1"),
+            "t.toml:7:1: unknown field `bogus`, expected `files` or `refresh_interval`",
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got, want);
     }
 }

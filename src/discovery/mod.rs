@@ -1,12 +1,111 @@
 //! Targets: what to scrape and the labels every one of its series carries.
+//!
+//! Discovery is shaped like Prometheus's discovery manager, small. Each
+//! `*_sd_configs` entry of a scrape config is one *provider*: a future that
+//! runs on the agent's executor and sends [`Group`]s through its [`Updates`]
+//! handle. The agent keeps the latest group per (provider, source), turns a
+//! job's groups into [`Target`]s with [`populate`], and diffs them against the
+//! running scrape loops ([`targets::diff`]).
+//!
+//! # Writing a provider
+//! A provider is `async fn run(config, updates: Updates, offload: &Offload)`,
+//! added as a [`Provider`] variant and an arm in [`Provider::run`]:
+//! - Its first send is its whole target set (possibly empty): it replaces
+//!   every group the agent held for this provider. Later sends carry only the
+//!   groups that changed; a group replaces the one with the same `source`, and
+//!   a group with no targets removes that source (Prometheus's semantics).
+//! - `source` is unique within the provider and stable (e.g. a file path and
+//!   index, `namespace/pod`), so that an unchanged object keeps its targets.
+//! - Each target's labels carry `__address__` and any `__meta_*`; the group's
+//!   `labels` apply to every target that lacks them.
+//! - It never blocks the executor thread: file reads and HTTP go through
+//!   `Offload` (a watch that blocks for good holds one of its threads).
+//! - It runs until its future is dropped (the config changed on reload, or
+//!   the agent stops); `Updates::send` returning `false` means nobody listens
+//!   any more, and it should return.
+//! - On errors it logs the cause, retries with backoff and keeps its previous
+//!   groups (it sends nothing), so known targets keep being scraped.
 
+pub mod file_sd;
+pub mod kubernetes;
+pub mod providers;
 pub mod static_sd;
+pub mod targets;
+
+pub use targets::{Diff, Key};
 
 use std::time::Duration;
 
-use crate::config::{ScrapeConfig, duration};
+use smol::channel::Sender;
+
+use crate::config::{FileSdConfig, KubernetesSdConfig, ScrapeConfig, duration};
 use crate::model::Labels;
+use crate::offload::Offload;
 use crate::relabel;
+
+/// A target group: the targets one provider knows from one source
+/// (Prometheus's `targetgroup.Group`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Group {
+    /// Unique and stable within the provider, e.g. `/etc/sd/a.json:0`.
+    pub source: String,
+    /// One label set per target, each with `__address__` and any `__meta_*`.
+    pub targets: Vec<Labels>,
+    /// Labels for every target of the group; a target's own label wins.
+    pub labels: Labels,
+}
+
+/// Names one running provider. Given by the agent, unique for the life of
+/// the process: a provider restarted on reload gets a new one, so updates a
+/// stopped provider left in the channel are recognised and ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProviderId(pub u64);
+
+/// What a provider sends: its id and the groups that changed.
+pub type Update = (ProviderId, Vec<Group>);
+
+/// A provider's handle on the channel into the agent.
+#[derive(Clone, Debug)]
+pub struct Updates {
+    pub id: ProviderId,
+    pub tx: Sender<Update>,
+}
+
+impl Updates {
+    /// Sends `groups` to the agent; `false` when the agent no longer listens.
+    pub async fn send(&self, groups: Vec<Group>) -> bool {
+        self.tx.send((self.id, groups)).await.is_ok()
+    }
+}
+
+/// One `*_sd_configs` entry of a scrape config. Two equal values are the same
+/// provider: on reload a provider whose config is unchanged keeps running.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Provider {
+    File(FileSdConfig),
+    Kubernetes(Box<KubernetesSdConfig>),
+}
+
+impl Provider {
+    /// Every provider of `sc`, in configuration order (static_configs are
+    /// not providers: their groups are known at load, [`static_sd::groups`]).
+    pub fn of(sc: &ScrapeConfig) -> Vec<Provider> {
+        let files = sc.file_sd_configs.iter().cloned().map(Provider::File);
+        let kubernetes = sc.kubernetes_sd_configs.iter().map(|k| Provider::Kubernetes(Box::new(k.clone())));
+        files.chain(kubernetes).collect()
+    }
+
+    /// Runs the provider until the future is dropped or the agent stops listening.
+    pub async fn run(self, updates: Updates, offload: &Offload) {
+        match self {
+            Provider::File(config) => file_sd::run(config, updates, offload).await,
+            // Watches block for good: their own threads, not the offload pool (kubernetes/watch.rs).
+            Provider::Kubernetes(config) => {
+                kubernetes::watch::run(*config, updates, Default::default()).await
+            }
+        }
+    }
+}
 
 /// One target, as a scrape loop needs it.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,7 +213,7 @@ pub fn populate(mut labels: Labels, sc: &ScrapeConfig) -> Result<Option<Target>,
 }
 
 /// Percent-encodes a query component: unreserved characters stay.
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

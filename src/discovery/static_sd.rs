@@ -1,30 +1,32 @@
-//! `static_configs`: targets listed in the configuration.
+//! `static_configs`: target groups listed in the configuration. They are
+//! known at load, so they need no provider task.
 
-use super::{Target, populate};
+use super::{Group, Target, targets};
 use crate::config::ScrapeConfig;
 use crate::model::Labels;
 
-/// The targets of one scrape config, in configuration order, after target
-/// relabeling (a target that `relabel_configs` drops is not there).
-pub fn targets(sc: &ScrapeConfig) -> Vec<Target> {
-    let mut out = Vec::new();
-    for group in &sc.static_configs {
-        for address in &group.targets {
-            let mut labels = Labels::new();
-            for (name, value) in &group.labels {
-                labels.set(name.clone(), value.clone());
-            }
-            labels.set("__address__".into(), address.clone());
-            match populate(labels, sc) {
-                Ok(Some(target)) => out.push(target),
-                Ok(None) => log::debug!("job {}: target {address} dropped by relabel_configs", sc.job_name),
-                Err(e) => log::warn!("job {}: target {address}: {e}", sc.job_name),
-            }
-        }
-    }
-    out
+/// One group per `static_configs` entry, with source `static/<i>`.
+pub fn groups(sc: &ScrapeConfig) -> Vec<Group> {
+    sc.static_configs
+        .iter()
+        .enumerate()
+        .map(|(i, group)| Group {
+            source: format!("static/{i}"),
+            targets: group
+                .targets
+                .iter()
+                .map(|t| Labels::from_pairs([("__address__", t.as_str())]))
+                .collect(),
+            labels: Labels::from_pairs(group.labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+        })
+        .collect()
 }
 
+/// The targets of one scrape config's static groups, in configuration
+/// order, after target relabeling (a target it drops is not there).
+pub fn targets(sc: &ScrapeConfig) -> Vec<Target> {
+    targets::populate_groups(&groups(sc), sc)
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +50,8 @@ mod tests {
             label_value_length_limit: 0,
             body_size_limit: 0,
             params: BTreeMap::new(),
+            file_sd_configs: vec![],
+            kubernetes_sd_configs: vec![],
             static_configs: vec![StaticConfig {
                 targets: vec!["10.0.0.1:9100".into(), "[::1]:9100".into()],
                 labels: BTreeMap::from([("role".into(), "modem".into()), ("__meta_x".into(), "gone".into())]),

@@ -4,18 +4,26 @@
 //! A scrape is all or nothing, as in Prometheus: samples are collected first
 //! and appended only when the whole exposition parsed; a failed scrape
 //! appends only its report (`up` 0). The reason is logged when it changes.
+//!
+//! A loop stops when its target is removed (a time arrives on its stop
+//! channel): every series of its last good scrape and its report series get a
+//! staleness marker at that time (SPEC, Staleness). Dropping the task instead
+//! (shutdown) writes nothing.
 
 pub mod fetch;
 pub mod metadata;
+pub mod pool;
 pub mod report;
 pub mod series;
 pub mod staleness;
 
+use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use smol::Timer;
+use smol::channel::Receiver;
 
 use crate::client::Client;
 use crate::discovery::Target;
@@ -37,33 +45,44 @@ pub struct Context<'a> {
 /// A sample ready to append once the scrape is known good.
 type Staged = (Rc<[u8]>, f64, i64);
 
-/// Scrapes `target` every interval, forever, through `client` (shared by
-/// the job's targets, as Prometheus has one client per scrape pool).
-pub async fn run(target: Target, client: Client, cx: &Context<'_>) {
+/// Scrapes `target` every interval until a removal time arrives on `stop`,
+/// through the job's client (shared by its targets, as Prometheus has one
+/// client per scrape pool; replaced on reload, so each scrape takes the
+/// current one).
+pub async fn run(target: Target, client: Rc<RefCell<Client>>, cx: &Context<'_>, stop: Receiver<SystemTime>) {
+    // Encoded labels hold the external labels and write relabeling of this
+    // snapshot; the pool restarts every loop when they change.
+    let outgoing = cx.queue.outgoing();
     let report_labels: Vec<Option<Vec<u8>>> =
-        report::NAMES.iter().map(|name| cx.queue.outgoing.encode(&series_of(&target, name))).collect();
+        report::NAMES.iter().map(|name| outgoing.encode(&series_of(&target, name))).collect();
     let mut cache = SeriesCache::with_metadata(cx.metadata.register());
     let mut staged: Vec<Staged> = Vec::new();
     let mut stale: Vec<Rc<[u8]>> = Vec::new();
     let mut body = Vec::new();
     let mut last_error: Option<String> = None;
     let mut next = Instant::now() + first_delay(&target, SystemTime::now());
-    loop {
-        Timer::at(next).await;
+    let mut scraped = false;
+    let removed_at = loop {
+        if let Err(at) = until(Timer::at(next), &stop).await {
+            break at;
+        }
         let started = Instant::now();
         let timestamp_ms = millis(SystemTime::now());
-        let (client, url, timeout, limit) =
-            (client.clone(), target.url.clone(), target.timeout, target.limits.body_size);
-        let (returned, fetched) = cx
-            .offload
-            .run(move || {
-                let result = fetch::fetch(&client, &url, timeout, limit, &mut body);
-                (body, result)
-            })
-            .await;
+        let client = client.borrow().clone();
+        let (url, timeout, limit) = (target.url.clone(), target.timeout, target.limits.body_size);
+        let work = cx.offload.run(move || {
+            let result = fetch::fetch(&client, &url, timeout, limit, &mut body);
+            (body, result)
+        });
+        // A scrape in flight when the target is removed is abandoned.
+        let (returned, fetched) = match until(work, &stop).await {
+            Ok(done) => done,
+            Err(at) => break at,
+        };
         body = returned;
+        scraped = true;
         let result = fetched.map_err(|e| e.to_string()).and_then(|format| {
-            ingest(&body, format, &target, &mut cache, &cx.queue.outgoing, timestamp_ms, &mut staged)
+            ingest(&body, format, &target, &mut cache, &outgoing, timestamp_ms, &mut staged)
         });
         let now = Instant::now();
         let report = match result {
@@ -107,7 +126,25 @@ pub async fn run(target: Target, client: Client, cx: &Context<'_>) {
             let behind = Instant::now() - next;
             next += target.interval * (behind.as_nanos() / target.interval.as_nanos().max(1) + 1) as u32;
         }
+    };
+    // Removed: what the last scrape exposed ends now, report series included
+    // (Prometheus's end-of-run staleness; written at once rather than two
+    // intervals later, since a receiver refuses a sample older than one it
+    // already has). A loop that never scraped wrote nothing to end.
+    if scraped {
+        let (timestamp_ms, now) = (millis(removed_at), Instant::now());
+        cache.end_all(&mut stale);
+        for labels in stale.iter().map(|l| &l[..]).chain(report_labels.iter().flatten().map(|l| &l[..])) {
+            cx.queue.append(labels, staleness::STALE_NAN, timestamp_ms, now);
+        }
     }
+}
+
+/// Runs `work` unless a removal comes first: `Err(removal time)`. A closed
+/// channel without a time counts as a removal now.
+async fn until<T>(work: impl Future<Output = T>, stop: &Receiver<SystemTime>) -> Result<T, SystemTime> {
+    let stopped = async { Err(stop.recv().await.unwrap_or_else(|_| SystemTime::now())) };
+    smol::future::or(async { Ok(work.await) }, stopped).await
 }
 
 /// Parses one exposition into `out` and counts it. The caller ends the

@@ -58,7 +58,7 @@ impl Queue {
         let m = &self.metrics;
         let mut backoff = Backoff::new(self.config.min_backoff, self.config.max_backoff);
         let failure = loop {
-            let (client, body) = (self.client.clone(), payload.clone());
+            let (client, body) = (self.client.borrow().clone(), payload.clone());
             let answer = offload.run(move || client.post(body)).await;
             match outcome::classify(&answer, self.config.retry_on_http_429, self.config.max_backoff) {
                 Outcome::Delivered => {

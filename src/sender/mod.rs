@@ -41,13 +41,20 @@ use shards::{Sharding, UPDATE_INTERVAL};
 /// How a series leaves for one queue (Prometheus's order): external labels
 /// added where the series lacks them, then `write_relabel_configs`, then
 /// encoded. Applied once per series, on a series-cache miss.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Outgoing {
     pub external_labels: Vec<(String, String)>,
     pub write_relabel: Vec<Rule>,
 }
 
 impl Outgoing {
+    pub fn new(rw: &RemoteWrite, external_labels: &BTreeMap<String, String>) -> Self {
+        Outgoing {
+            external_labels: external_labels.iter().map(|(n, v)| (n.clone(), v.clone())).collect(),
+            write_relabel: rw.write_relabel_configs.clone(),
+        }
+    }
+
     /// The encoded labels, or `None` when write relabeling drops the series.
     pub fn encode(&self, labels: &Labels) -> Option<Vec<u8>> {
         let mut all = labels.clone();
@@ -62,11 +69,13 @@ impl Outgoing {
 
 pub struct Queue {
     pub name: String,
-    pub outgoing: Outgoing,
+    /// Replaced on reload; scrape loops take a snapshot when they start.
+    outgoing: RefCell<Rc<Outgoing>>,
     config: QueueConfig,
     max_age: Duration,
     sync_interval: Duration,
-    client: http::Client,
+    /// Rebuilt on reload (credential files are read anew).
+    client: RefCell<http::Client>,
     staging: RefCell<Staging>,
     buffer: RefCell<Buffer>,
     sharding: RefCell<Sharding>,
@@ -111,14 +120,11 @@ impl Queue {
         }
         let queue = Queue {
             name: rw.name.clone(),
-            outgoing: Outgoing {
-                external_labels: external_labels.iter().map(|(n, v)| (n.clone(), v.clone())).collect(),
-                write_relabel: rw.write_relabel_configs.clone(),
-            },
+            outgoing: RefCell::new(Rc::new(Outgoing::new(rw, external_labels))),
             config: q.clone(),
             max_age: buffer_config.max_age,
             sync_interval: buffer_config.sync_interval,
-            client: http::Client::new(rw)?,
+            client: RefCell::new(http::Client::new(rw)?),
             staging: RefCell::new(staging),
             buffer: RefCell::new(buffer),
             sharding: RefCell::new(sharding),
@@ -141,6 +147,22 @@ impl Queue {
         drop(sharding);
         queue.account();
         Ok(queue)
+    }
+
+    /// How series leave for this queue now.
+    pub fn outgoing(&self) -> Rc<Outgoing> {
+        self.outgoing.borrow().clone()
+    }
+
+    /// Reload: series encoded from now on use `outgoing` (the caller restarts
+    /// the scrape loops, whose caches hold labels encoded the old way).
+    pub fn set_outgoing(&self, outgoing: Outgoing) {
+        *self.outgoing.borrow_mut() = Rc::new(outgoing);
+    }
+
+    /// Reload: the next send (a retry included) uses `client`.
+    pub fn set_client(&self, client: http::Client) {
+        *self.client.borrow_mut() = client;
     }
 
     /// Appends one sample; `labels` come from `staging::encode::encode_labels`.
@@ -305,7 +327,7 @@ impl Queue {
             // A block is split after a 413; its halves go out in order before it settles.
             let mut parts = vec![Part { payload: block.payload.clone(), samples: block.samples }];
             while let Some(part) = parts.last().cloned() {
-                let (client, payload) = (self.client.clone(), part.payload.clone());
+                let (client, payload) = (self.client.borrow().clone(), part.payload.clone());
                 let answer = offload.run(move || client.post(payload)).await;
                 let m = &self.metrics;
                 match outcome::classify(&answer, self.config.retry_on_http_429, self.config.max_backoff) {

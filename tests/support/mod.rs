@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each tests/*.rs uses a different part of the harness
 
 pub mod fake;
+pub mod kube;
 pub mod tls;
 
 use std::collections::BTreeMap;

@@ -134,7 +134,7 @@ fn delivered_blocks_are_not_reported_again() {
     let at = append(&mut disk, 6).at;
     assert_eq!(at.segment, 3);
     disk.set_delivered(6).unwrap();
-    assert_eq!(segment_files(&dir.0), vec![], "the open segment goes too once delivered");
+    assert_eq!(segment_files(&dir.0), Vec::<u64>::new(), "the open segment goes too once delivered");
     assert_eq!(append(&mut disk, 7).at.segment, 4);
     drop(disk);
     let (_, recovery) = open(&dir, &faults, 250, 1 << 20);

@@ -1,0 +1,93 @@
+use super::*;
+use crate::config::{Auth, Secret, parse};
+
+const RW: &str = "[[remote_write]]\nurl = \"http://127.0.0.1:9090/api/v1/write\"\n";
+
+fn sd(lines: &str) -> Result<KubernetesSdConfig, String> {
+    let text = format!(
+        "{RW}[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\n{lines}\n"
+    );
+    parse(&text, "/etc/outpost/outpost.toml")
+        .map(|c| c.scrape_configs[0].kubernetes_sd_configs[0].clone())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn every_key_is_read() {
+    let c = sd("role = \"pod\"\nkubeconfig_file = \"k3s.yaml\"\nnamespaces = { names = [\"kube-system\", \"apps\"] }\n\
+                [[scrape_configs.kubernetes_sd_configs.selectors]]\nrole = \"pod\"\nlabel = \"app in (web, api),tier!=db\"\nfield = \"spec.nodeName=edge-01\"")
+    .expect("valid");
+    assert_eq!(c.role, Role::Pod);
+    assert_eq!(
+        c.kubeconfig_file,
+        Some(PathBuf::from("/etc/outpost/k3s.yaml")),
+        "relative to the config file"
+    );
+    assert_eq!(c.namespaces, ["kube-system", "apps"]);
+    assert_eq!(c.label_selector, "app in (web, api),tier!=db");
+    assert_eq!(c.field_selector, "spec.nodeName=edge-01");
+
+    let c = sd("role = \"node\"\napi_server = \"https://10.0.0.1:6443/\"\nauthorization = { credentials = \"t0k3n\" }\ntls_config = { insecure_skip_verify = true }")
+        .expect("valid");
+    assert_eq!(c.role, Role::Node);
+    assert_eq!(c.api_server.as_deref(), Some("https://10.0.0.1:6443"));
+    assert_eq!(
+        c.http_client.auth,
+        Some(Auth::Credentials {
+            scheme: "Bearer".into(),
+            credentials: Some(Secret::Inline("t0k3n".into()))
+        })
+    );
+    assert!(c.http_client.tls.insecure_skip_verify);
+    assert!(sd("role = \"pod\"\nnamespaces = { own_namespace = true }").expect("valid").own_namespace);
+}
+
+#[test]
+fn prometheus_rules_are_enforced_at_the_key() {
+    let cases = [
+        ("role = \"service\"", "6:8: role \"service\" is not supported (pod, node)"),
+        ("role = \"pods\"", "6:8: invalid role \"pods\", expecting one of"),
+        ("api_server = \"https://a:1\"", "missing field `role`"),
+        (
+            "role = \"pod\"\napi_server = \"https://a:1\"\nkubeconfig_file = \"k\"",
+            "7:14: cannot use 'kubeconfig_file' and 'api_server' simultaneously",
+        ),
+        (
+            "role = \"pod\"\nkubeconfig_file = \"k\"\nauthorization = { credentials = \"t\" }",
+            "7:19: cannot use a custom HTTP client configuration together with 'kubeconfig_file'",
+        ),
+        (
+            "role = \"pod\"\ntls_config = { insecure_skip_verify = true }",
+            "6:8: to use custom HTTP client configuration please provide the 'api_server' URL explicitly",
+        ),
+        (
+            "role = \"pod\"\napi_server = \"https://a:1\"\nnamespaces = { own_namespace = true }",
+            "7:14: cannot use 'api_server' and 'namespaces.own_namespace' simultaneously",
+        ),
+        (
+            "role = \"pod\"\nkubeconfig_file = \"k\"\nnamespaces = { own_namespace = true }",
+            "cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously",
+        ),
+        ("role = \"pod\"\napi_server = \"ftp://a\"", "api_server \"ftp://a\""),
+        (
+            "role = \"pod\"\nselectors = [{ role = \"node\", label = \"a=b\" }]",
+            "pod role supports only pod selectors",
+        ),
+        (
+            "role = \"pod\"\nselectors = [{ role = \"pod\" }, { role = \"pod\" }]",
+            "duplicated selector role: pod",
+        ),
+        (
+            "role = \"pod\"\nselectors = [{ role = \"pod\", field = \"spec.nodeName\" }]",
+            "is not key=value or key!=value",
+        ),
+        ("role = \"pod\"\nselectors = [{ role = \"pod\", label = \"app in web\" }]", "needs a (set)"),
+        ("role = \"pod\"\nselectors = [{ role = \"pod\", label = \"a b=c\" }]", "invalid key \"a b\""),
+        ("role = \"pod\"\nselectors = [{ role = \"pod\", label = \"a=(b\" }]", "unbalanced parentheses"),
+        ("role = \"pod\"\nnamespace = [\"a\"]", "unknown field `namespace`"),
+    ];
+    for (lines, want) in cases {
+        let err = sd(lines).expect_err(lines);
+        assert!(err.contains(want), "{lines:?}: {err:?} should contain {want:?}");
+    }
+}

@@ -1,0 +1,75 @@
+//! `kubernetes_sd_configs`, roles `pod` and `node`, as Prometheus's
+//! (SPEC, "Kubernetes pod discovery"). [`pods`] and [`nodes`] turn API
+//! objects into target groups [pure]; [`watch`] lists and watches the API
+//! server; [`kubeconfig`] reads credentials (kubeconfig file or in-cluster
+//! service account).
+
+pub mod events;
+pub mod kubeconfig;
+pub mod nodes;
+pub mod pods;
+pub mod watch;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+
+pub use crate::discovery::Group;
+use crate::model::Labels;
+
+/// The part of an object's metadata discovery reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ObjectMeta {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+    pub resource_version: String,
+    #[serde(deserialize_with = "null_default")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(deserialize_with = "null_default")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(deserialize_with = "null_default")]
+    pub owner_references: Vec<OwnerReference>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct OwnerReference {
+    pub kind: String,
+    pub name: String,
+    pub controller: Option<bool>,
+}
+
+/// `null` where Kubernetes JSON may send it reads as the empty value.
+fn null_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `<prefix>label_<name>`, `<prefix>labelpresent_<name>` and the same for
+/// annotations, names sanitized as Prometheus's strutil.SanitizeLabelName.
+fn meta_labels(
+    out: &mut Labels,
+    prefix: &str,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) {
+    for (kind, map) in [("label", labels), ("annotation", annotations)] {
+        for (key, value) in map {
+            let name = sanitize(key);
+            out.set(format!("{prefix}{kind}_{name}"), value.clone());
+            out.set(format!("{prefix}{kind}present_{name}"), "true".into());
+        }
+    }
+}
+
+/// Every character outside `[a-zA-Z0-9_]` becomes `_` (one per character,
+/// as Go's regexp replaces runes, not bytes).
+pub fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+}
+
+/// `host:port`, with an IPv6 host in brackets (Go's net.JoinHostPort).
+fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+}
