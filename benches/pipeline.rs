@@ -3,9 +3,11 @@
 //! compress. Prints ns/sample and heap allocations/sample for the
 //! first scrape of a target (every series new) and for the steady state
 //! (every series seen in the previous scrape). A benchmark, not a test: it
-//! asserts nothing about time.
+//! asserts nothing about time. `OUTGOING=2 cargo bench --bench pipeline`
+//! measures two remote_writes (every sample staged for both).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -83,11 +85,20 @@ fn main() {
             rule(&[("regex", "role"), ("action", "labeldrop")]),
         ],
     };
-    let outgoing = Outgoing {
+    // `OUTGOING=2`: a second remote_write without write relabeling.
+    let queues: usize = std::env::var("OUTGOING").ok().and_then(|n| n.parse().ok()).unwrap_or(1);
+    let mut outgoing = vec![Rc::new(Outgoing {
         external_labels: vec![("cluster".to_owned(), "edge-01".to_owned())],
         write_relabel: vec![rule(&[("source_labels", "__name__"), ("regex", "go_.*"), ("action", "drop")])],
-    };
-    let mut staging = Staging::new(2000, Duration::from_secs(5), 0);
+    })];
+    for _ in 1..queues {
+        outgoing.push(Rc::new(Outgoing {
+            external_labels: vec![("cluster".to_owned(), "edge-01".to_owned())],
+            write_relabel: Vec::new(),
+        }));
+    }
+    let mut stagings: Vec<Staging> =
+        (0..queues).map(|_| Staging::new(2000, Duration::from_secs(5), 0)).collect();
     // Metadata is sent by default, so the scrape records every family's HELP and TYPE.
     let registry = Registry::new(true);
     let mut cache = SeriesCache::with_metadata(registry.register());
@@ -105,9 +116,12 @@ fn main() {
         let now = Instant::now();
         let mut blocks = 0;
         for (labels, value, ts) in staged.drain(..) {
-            if let Some(block) = staging.push(&labels, value, ts, now) {
-                compressed += block.payload.len();
-                blocks += 1;
+            for (staging, labels) in stagings.iter_mut().zip(labels.iter()) {
+                let Some(labels) = labels else { continue };
+                if let Some(block) = staging.push(labels, value, ts, now) {
+                    compressed += block.payload.len();
+                    blocks += 1;
+                }
             }
         }
         (n, blocks)

@@ -68,20 +68,21 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         None => None,
     };
     let mut config = Rc::new(config.clone());
-    // Each shard beyond the first may hold one more request in flight.
-    let shards: usize = config.remote_write.iter().map(|rw| rw.queue_config.max_shards - 1).sum();
+    // Each shard, beyond the first one of all, may hold one more request in
+    // flight: a receiver that hangs until remote_timeout holds only its own.
+    let shards: usize = config.remote_write.iter().map(|rw| rw.queue_config.max_shards).sum::<usize>() - 1;
     let offload = Offload::new(BLOCKING_THREADS + shards);
-    // The first remote_write is the only one so far (the config refuses more).
+    // One queue per remote_write, each over its own buffer directory and
+    // budget: a receiver that is down fills only its own buffer.
     let queues: Vec<Queue> = config
         .remote_write
         .iter()
         .map(|rw| {
-            let buffer = Buffer::open(&config.buffer, &config.data_dir.join(dir_name(&rw.name)));
+            let buffer = Buffer::open(&config.buffer, &config.data_dir.join(config::buffer_dir(&rw.name)));
             Queue::new(rw, &config.global.external_labels, &config.buffer, buffer)
                 .map_err(|e| AgentError::Client(format!("remote_write {}", rw.name), e))
         })
         .collect::<Result<_, _>>()?;
-    let Some(queue) = queues.first() else { return Ok(()) };
     let telemetry = Rc::new(Telemetry {
         queues: queues.iter().map(|q| q.metrics.clone()).collect(),
         start_time_seconds: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
@@ -89,7 +90,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
     // Metric families are recorded only if a remote_write sends them.
     let metadata =
         scrape::metadata::Registry::new(config.remote_write.iter().any(|rw| rw.metadata_config.send));
-    let cx = scrape::Context { queue, offload: &offload, metadata: &metadata };
+    let cx = scrape::Context { queues: &queues, offload: &offload, metadata: &metadata };
     let clients = job_clients(&config).map_err(|(job, e)| AgentError::Client(format!("job {job}"), e))?;
     let (updates, discovered) = smol::channel::unbounded();
 
@@ -104,22 +105,25 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         for sc in &config.scrape_configs {
             pool.sync(&sc.job_name, populate_groups(providers.groups(&sc.job_name), sc));
         }
-        let background = [
-            ex.spawn(queue.seal_on_deadline()),
-            ex.spawn(queue.run(&offload, seed())),
-            ex.spawn(queue.sync_periodically()),
-            ex.spawn(queue.send_metadata_periodically(&metadata, &offload, seed())),
-            ex.spawn(watchdog()),
-        ];
+        let mut background = vec![ex.spawn(watchdog())];
+        for queue in &queues {
+            background.extend([
+                ex.spawn(queue.seal_on_deadline()),
+                ex.spawn(queue.run(&offload, seed())),
+                ex.spawn(queue.sync_periodically()),
+                ex.spawn(queue.send_metadata_periodically(&metadata, &offload, seed())),
+            ]);
+        }
         if let Some(listener) = listener {
             ex.spawn(serve::serve(listener, telemetry.clone())).detach();
         }
+        let receivers: Vec<String> =
+            queues.iter().map(|q| format!("{} ({})", q.name, q.metrics.url)).collect();
         log::info!(
-            "outpost {} started: {} targets, remote_write {} ({})",
+            "outpost {} started: {} targets, remote_write {}",
             env!("CARGO_PKG_VERSION"),
             pool.len(),
-            queue.name,
-            queue.metrics.url
+            receivers.join(", ")
         );
         systemd::notify("READY=1");
         loop {
@@ -140,7 +144,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
                 Event::Update(None) => {} // never: `providers` holds a sender
                 Event::Signal(Some(Ok(Signal::Hup))) => {
                     systemd::notify("RELOADING=1");
-                    if let Some(new) = reload(&config, queue, &mut providers, &mut pool) {
+                    if let Some(new) = reload(&config, &queues, &mut providers, &mut pool) {
                         config = new;
                     }
                     systemd::notify("READY=1");
@@ -156,18 +160,29 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         systemd::notify("STOPPING=1");
         drop(providers);
         drop(pool); // cancels the scrape loops
-        queue.stop();
-        // Without a usable data_dir, what is in RAM can only be delivered.
+        for queue in &queues {
+            queue.stop();
+        }
+        // Without a usable data_dir, what is in RAM can only be delivered;
+        // the queues deliver side by side within one grace period.
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while queue.in_memory() > 0 && Instant::now() < deadline {
+        while queues.iter().any(|q| q.in_memory() > 0) && Instant::now() < deadline {
             Timer::after(Duration::from_millis(20)).await;
         }
-        let (in_memory, on_disk) = (queue.in_memory(), queue.pending() - queue.in_memory());
-        if in_memory > 0 {
-            log::warn!("stopped with {in_memory} samples undelivered and lost");
-        }
-        if on_disk > 0 {
-            log::info!("stopped; {on_disk} samples on disk will be sent after the next start");
+        for queue in &queues {
+            let (in_memory, on_disk) = (queue.in_memory(), queue.pending() - queue.in_memory());
+            if in_memory > 0 {
+                log::warn!(
+                    "remote_write {}: stopped with {in_memory} samples undelivered and lost",
+                    queue.name
+                );
+            }
+            if on_disk > 0 {
+                log::info!(
+                    "remote_write {}: stopped; {on_disk} samples on disk will be sent after the next start",
+                    queue.name
+                );
+            }
         }
         drop(background);
     }));
@@ -182,12 +197,13 @@ enum Event {
 /// SIGHUP: reads and validates the configuration again. An invalid one is
 /// logged with its position and the running one kept. A valid one is applied
 /// by difference: providers and scrape loops of unchanged targets keep
-/// running; the remote-write client is rebuilt (credential files are read
-/// anew); a change to external labels or write relabeling restarts every
-/// loop, whose caches hold encoded labels; the buffer is untouched.
+/// running; each queue's remote-write client is rebuilt (credential files
+/// are read anew); a change to external labels or any write relabeling
+/// restarts every loop, whose caches hold encoded labels; the buffers are
+/// untouched.
 fn reload(
     running: &Rc<Config>,
-    queue: &Queue,
+    queues: &[Queue],
     providers: &mut Providers,
     pool: &mut Pool,
 ) -> Option<Rc<Config>> {
@@ -216,28 +232,38 @@ fn reload(
             return None;
         }
     };
-    let rw_client = match new.remote_write.first().map(sender::http::Client::new).transpose() {
-        Ok(client) => client,
-        Err(e) => {
-            log::error!("SIGHUP: remote_write: {e}; still running the previous configuration");
-            return None;
+    // `reconcile` kept the running remote_write names, so each queue finds its entry.
+    let mut rw_clients = Vec::with_capacity(queues.len());
+    for queue in queues {
+        let Some(rw) = new.remote_write.iter().find(|rw| rw.name == queue.name) else { continue };
+        match sender::http::Client::new(rw) {
+            Ok(client) => rw_clients.push((queue, rw, client)),
+            Err(e) => {
+                log::error!(
+                    "SIGHUP: remote_write {}: {e}; still running the previous configuration",
+                    rw.name
+                );
+                return None;
+            }
         }
-    };
+    }
     crate::log::set_level(new.log_level);
     for (job, client) in clients {
         pool.set_client(&job, client);
     }
     crate::discovery::kubernetes::watch::reload_credentials();
-    if let (Some(rw), Some(client)) = (new.remote_write.first(), rw_client) {
+    let mut restart_loops = false;
+    for (queue, rw, client) in rw_clients {
         queue.set_client(client);
         let outgoing = Outgoing::new(rw, &new.global.external_labels);
         if outgoing != *queue.outgoing() {
-            log::info!(
-                "SIGHUP: external_labels or write_relabel_configs changed: restarting every scrape loop"
-            );
             queue.set_outgoing(outgoing);
-            pool.stop_all();
+            restart_loops = true;
         }
+    }
+    if restart_loops {
+        log::info!("SIGHUP: external_labels or write_relabel_configs changed: restarting every scrape loop");
+        pool.stop_all();
     }
     providers.apply(&new);
     let gone: Vec<String> = pool
@@ -266,14 +292,6 @@ fn job_clients(config: &Config) -> Result<Vec<(String, Client)>, (String, Client
             Err(e) => Err((sc.job_name.clone(), e)),
         })
         .collect()
-}
-
-/// A remote_write's buffer directory under `data_dir`: its name, with
-/// anything but `[A-Za-z0-9._-]` replaced.
-fn dir_name(name: &str) -> String {
-    let safe: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
-    if safe.trim_matches('.').is_empty() { "_".into() } else { safe }
 }
 
 /// Sends `WATCHDOG=1` from the executor itself, so a hung loop gets restarted.

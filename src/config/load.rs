@@ -269,9 +269,21 @@ fn remote_writes(src: &Source, raw: &[Spanned<RawRemoteWrite>]) -> Result<Vec<Re
     for entry in raw {
         let entry = entry.get_ref();
         let rw = remote_write(src, entry)?;
+        let place = entry.name.as_ref().unwrap_or(&entry.url);
         if out.iter().any(|other| other.name == rw.name) {
-            let place = entry.name.as_ref().unwrap_or(&entry.url);
-            return Err(src.at(place, format!("duplicate remote_write name {:?}", rw.name)));
+            let hint =
+                if entry.name.is_none() { " (the default, host:port of the url: set `name`)" } else { "" };
+            return Err(src.at(place, format!("duplicate remote_write name {:?}{hint}", rw.name)));
+        }
+        let dir = super::buffer_dir(&rw.name);
+        if let Some(other) = out.iter().find(|other| super::buffer_dir(&other.name) == dir) {
+            return Err(src.at(
+                place,
+                format!(
+                    "remote_write names {:?} and {:?} share the buffer directory {dir:?}: rename one",
+                    other.name, rw.name
+                ),
+            ));
         }
         out.push(rw);
     }

@@ -23,6 +23,15 @@ pub use load::{ConfigError, load, parse};
 /// The embedded default: scrape outpost's own metrics, write to a local Prometheus.
 pub const DEFAULT: &str = include_str!("../../config/default.toml");
 
+/// A remote_write's buffer directory under `data_dir`: its name, with
+/// anything but `[A-Za-z0-9._-]` replaced by `_`. Two names with the same
+/// directory are refused when the config is loaded.
+pub fn buffer_dir(name: &str) -> String {
+    let safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    if safe.trim_matches('.').is_empty() { "_".into() } else { safe }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Where the configuration came from: a path, or "<default>".
@@ -46,6 +55,9 @@ pub struct Global {
     pub external_labels: BTreeMap<String, String>,
 }
 
+/// The budget of each remote_write's buffer: every `[[remote_write]]` has
+/// its own ring and segment directory of these sizes, so one receiver's
+/// backlog never evicts another's.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BufferConfig {
     /// Byte budget of the in-memory ring of sealed blocks.

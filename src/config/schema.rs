@@ -223,7 +223,7 @@ pub fn unsupported(raw: &RawConfig) -> Option<(Range<usize>, String)> {
     fn span<T>(value: &Option<Spanned<T>>) -> Option<Range<usize>> {
         value.as_ref().map(Spanned::span)
     }
-    let mut found = vec![("more than one [[remote_write]]", raw.remote_write.get(1).map(Spanned::span))];
+    let mut found = Vec::new();
     for job in &raw.scrape_configs {
         for sd in job.kubernetes_sd_configs.iter().map(Spanned::get_ref) {
             found.push(("kubernetes_sd_configs.attach_metadata", span(&sd.attach_metadata)));

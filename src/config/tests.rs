@@ -551,7 +551,7 @@ fn errors_name_origin_line_col_and_reason() {
         (
             "[[remote_write]]\nurl = \"http://a:1/w\"\n[[remote_write]]\nurl = \"https://u:p@a:1/x\"\n"
                 .to_string(),
-            "t.toml:4:7: duplicate remote_write name \"a:1\"",
+            "t.toml:4:7: duplicate remote_write name \"a:1\" (the default, host:port of the url: set `name`)",
         ),
         (
             "[[remote_write]]\nname = \"\"\nurl = \"http://a:1/w\"\n".to_string(),
@@ -615,24 +615,59 @@ fn scrape_limits_and_params_are_parsed() {
 }
 
 #[test]
-fn unsupported_values_and_tables_are_refused_earliest_first() {
+fn several_remote_writes_each_keep_their_own_settings() {
+    let text = "[[remote_write]]\nurl = \"http://a:1/w\"\n\
+        [[remote_write.write_relabel_configs]]\nsource_labels = [\"__name__\"]\nregex = \"go_.*\"\naction = \"drop\"\n\
+        [[remote_write]]\nname = \"backup\"\nurl = \"http://a:1/other\"\n\
+        [remote_write.queue_config]\nmax_shards = 3\n\
+        [[remote_write]]\nurl = \"http://b:2/w\"\nmetadata_config = { send = false }\n";
+    let config = parse(text, "t.toml").expect("valid");
+    let rw = &config.remote_write;
+    let names: Vec<&str> = rw.iter().map(|rw| rw.name.as_str()).collect();
+    assert_eq!(names, ["a:1", "backup", "b:2"], "in the file's order; unnamed ones are host:port");
+    assert_eq!(rw.iter().map(|rw| rw.write_relabel_configs.len()).collect::<Vec<_>>(), [1, 0, 0]);
+    assert_eq!(rw.iter().map(|rw| rw.queue_config.max_shards).collect::<Vec<_>>(), [1, 3, 1]);
+    assert_eq!(rw.iter().map(|rw| rw.metadata_config.send).collect::<Vec<_>>(), [true, true, false]);
+}
+
+#[test]
+fn remote_write_names_must_be_unique_and_map_to_distinct_directories() {
     let cases = [
         (
-            format!("{RW}[[remote_write]]\nurl = \"http://b:1/w\"\n"),
-            "t.toml:3:1: more than one [[remote_write]] is not supported yet",
+            "[[remote_write]]\nname = \"x\"\nurl = \"http://a:1/w\"\n[[remote_write]]\nname = \"x\"\nurl = \"http://b:1/w\"\n",
+            "t.toml:5:8: duplicate remote_write name \"x\"",
         ),
+        (
+            "[[remote_write]]\nurl = \"http://a:1/w\"\n[[remote_write]]\nname = \"a_1\"\nurl = \"http://b:1/w\"\n",
+            "t.toml:4:8: remote_write names \"a:1\" and \"a_1\" share the buffer directory \"a_1\": rename one",
+        ),
+        (
+            "[[remote_write]]\nname = \"..\"\nurl = \"http://a:1/w\"\n[[remote_write]]\nname = \"/\"\nurl = \"http://b:1/w\"\n",
+            "t.toml:5:8: remote_write names \"..\" and \"/\" share the buffer directory \"_\": rename one",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(err(text), want, "{text}");
+    }
+    assert_eq!(crate::config::buffer_dir("global/eu 1"), "global_eu_1");
+    assert_eq!(crate::config::buffer_dir("a.b-c_9"), "a.b-c_9");
+}
+
+#[test]
+fn unsupported_values_and_tables_are_refused_earliest_first() {
+    let cases = [
         (
             format!(
                 "{RW}[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\nattach_metadata = {{ node = true }}\n"
             ),
             "t.toml:7:19: kubernetes_sd_configs.attach_metadata is not supported yet",
         ),
-        // Relabel rules, supported, before it do not hide it either.
+        // Supported tables before it (relabel rules, a second remote_write) do not hide it.
         (
             format!(
-                "{RW}[[remote_write.write_relabel_configs]]\naction = \"drop\"\n[[remote_write]]\nurl = \"http://b:1/w\"\n"
+                "{RW}[[remote_write.write_relabel_configs]]\naction = \"drop\"\n[[remote_write]]\nurl = \"http://b:1/w\"\n[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\nattach_metadata = {{ node = true }}\n"
             ),
-            "t.toml:5:1: more than one [[remote_write]] is not supported yet",
+            "t.toml:11:19: kubernetes_sd_configs.attach_metadata is not supported yet",
         ),
     ];
     for (text, want) in &cases {

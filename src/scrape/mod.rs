@@ -32,18 +32,19 @@ use crate::offload::Offload;
 use crate::parse::{self, Entry, Format, Scanned};
 use crate::sender::{Outgoing, Queue};
 use report::{ScrapeReport, Scraped};
-use series::{Lookup, SeriesCache};
+use series::{Encoded, Lookup, SeriesCache};
 
 /// What a loop needs besides its target and its job's client.
 pub struct Context<'a> {
-    pub queue: &'a Queue,
+    /// Every remote_write's queue, in the config's order; each gets every sample.
+    pub queues: &'a [Queue],
     pub offload: &'a Offload,
     /// Where the loops' metric families are found by the metadata senders.
     pub metadata: &'a metadata::Registry,
 }
 
 /// A sample ready to append once the scrape is known good.
-type Staged = (Rc<[u8]>, f64, i64);
+type Staged = (Encoded, f64, i64);
 
 /// Scrapes `target` every interval until a removal time arrives on `stop`,
 /// through the job's client (shared by its targets, as Prometheus has one
@@ -52,12 +53,12 @@ type Staged = (Rc<[u8]>, f64, i64);
 pub async fn run(target: Target, client: Rc<RefCell<Client>>, cx: &Context<'_>, stop: Receiver<SystemTime>) {
     // Encoded labels hold the external labels and write relabeling of this
     // snapshot; the pool restarts every loop when they change.
-    let outgoing = cx.queue.outgoing();
-    let report_labels: Vec<Option<Vec<u8>>> =
-        report::NAMES.iter().map(|name| outgoing.encode(&series_of(&target, name))).collect();
+    let outgoing: Vec<Rc<Outgoing>> = cx.queues.iter().map(Queue::outgoing).collect();
+    let report_labels: Vec<Option<Encoded>> =
+        report::NAMES.iter().map(|name| series::encode(&series_of(&target, name), &outgoing)).collect();
     let mut cache = SeriesCache::with_metadata(cx.metadata.register());
     let mut staged: Vec<Staged> = Vec::new();
-    let mut stale: Vec<Rc<[u8]>> = Vec::new();
+    let mut stale: Vec<Encoded> = Vec::new();
     let mut body = Vec::new();
     let mut last_error: Option<String> = None;
     let mut next = Instant::now() + first_delay(&target, SystemTime::now());
@@ -89,7 +90,7 @@ pub async fn run(target: Target, client: Rc<RefCell<Client>>, cx: &Context<'_>, 
             Ok(scraped) => {
                 cache.end(&mut stale);
                 for (labels, value, ts) in staged.drain(..) {
-                    cx.queue.append(&labels, value, ts, now);
+                    append(cx.queues, &labels, value, ts, now);
                 }
                 ScrapeReport { up: true, duration_seconds: 0.0, scraped, reason: None }
             }
@@ -105,12 +106,12 @@ pub async fn run(target: Target, client: Rc<RefCell<Client>>, cx: &Context<'_>, 
             }
         };
         for labels in stale.drain(..) {
-            cx.queue.append(&labels, staleness::STALE_NAN, timestamp_ms, now);
+            append(cx.queues, &labels, staleness::STALE_NAN, timestamp_ms, now);
         }
         let report = ScrapeReport { duration_seconds: (now - started).as_secs_f64(), ..report };
         for (labels, value) in report_labels.iter().zip(report.values()) {
             if let Some(labels) = labels {
-                cx.queue.append(labels, value, timestamp_ms, now);
+                append(cx.queues, labels, value, timestamp_ms, now);
             }
         }
         if report.reason != last_error {
@@ -134,8 +135,18 @@ pub async fn run(target: Target, client: Rc<RefCell<Client>>, cx: &Context<'_>, 
     if scraped {
         let (timestamp_ms, now) = (millis(removed_at), Instant::now());
         cache.end_all(&mut stale);
-        for labels in stale.iter().map(|l| &l[..]).chain(report_labels.iter().flatten().map(|l| &l[..])) {
-            cx.queue.append(labels, staleness::STALE_NAN, timestamp_ms, now);
+        for labels in stale.iter().chain(report_labels.iter().flatten()) {
+            append(cx.queues, labels, staleness::STALE_NAN, timestamp_ms, now);
+        }
+    }
+}
+
+/// Appends one sample to every queue that sends its series. A queue whose
+/// receiver is down only fills its own buffer (its `append` never waits).
+fn append(queues: &[Queue], labels: &Encoded, value: f64, timestamp_ms: i64, now: Instant) {
+    for (queue, labels) in queues.iter().zip(labels.iter()) {
+        if let Some(labels) = labels {
+            queue.append(labels, value, timestamp_ms, now);
         }
     }
 }
@@ -155,7 +166,7 @@ pub fn ingest(
     format: Format,
     target: &Target,
     cache: &mut SeriesCache,
-    outgoing: &Outgoing,
+    outgoing: &[Rc<Outgoing>],
     timestamp_ms: i64,
     out: &mut Vec<Staged>,
 ) -> Result<Scraped, String> {

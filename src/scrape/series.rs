@@ -17,6 +17,10 @@ use crate::parse::{self, Entry, Format, SampleEntry};
 use crate::relabel;
 use crate::sender::Outgoing;
 
+/// A series' encoded labels for each queue, in the queues' order: `None`
+/// where that queue's write relabeling drops it. At least one is `Some`.
+pub type Encoded = Rc<[Option<Box<[u8]>>]>;
+
 #[derive(Default)]
 pub struct SeriesCache {
     /// In the order first seen. `index` maps each text to its position.
@@ -36,8 +40,9 @@ pub struct SeriesCache {
 
 struct Cached {
     /// Encoded labels, shared with the samples staged for this scrape;
-    /// `None` when metric or write relabeling dropped the series.
-    labels: Option<Rc<[u8]>>,
+    /// `None` when metric relabeling, or every queue's write relabeling,
+    /// dropped the series.
+    labels: Option<Encoded>,
     /// Metric relabeling dropped it: not counted as appended.
     dropped: bool,
     /// The last scrape that had a sample of this series.
@@ -53,8 +58,8 @@ struct Cached {
 /// What to do with one scraped sample.
 #[derive(Debug, PartialEq)]
 pub enum Lookup {
-    Append(Rc<[u8]>),
-    /// Kept by metric relabeling, dropped by write relabeling: it counts as
+    Append(Encoded),
+    /// Kept by metric relabeling, dropped by every queue's write relabeling: it counts as
     /// appended (`scrape_samples_post_metric_relabeling`) but is not sent.
     Unsent,
     /// Dropped by metric relabeling.
@@ -140,7 +145,7 @@ impl SeriesCache {
         &mut self,
         sample: &SampleEntry<'_>,
         target: &Target,
-        outgoing: &Outgoing,
+        outgoing: &[Rc<Outgoing>],
     ) -> Result<Lookup, String> {
         if let Some(at) = self.find(sample.series) {
             // Parsed in full just now: by the OpenMetrics parser, if that is the format.
@@ -153,7 +158,7 @@ impl SeriesCache {
         if kept {
             check_limits(&labels, &target.limits)?;
         }
-        let encoded: Option<Rc<[u8]>> = if kept { outgoing.encode(&labels).map(Rc::from) } else { None };
+        let encoded = if kept { encode(&labels, outgoing) } else { None };
         let cached = Cached {
             labels: encoded,
             dropped: !kept,
@@ -172,7 +177,7 @@ impl SeriesCache {
     /// Ends a successful scrape; returns the number of series it added.
     /// Series the previous successful scrape exposed and this one did not
     /// go to `stale` (SPEC: staleness) and are forgotten.
-    pub fn end(&mut self, stale: &mut Vec<Rc<[u8]>>) -> usize {
+    pub fn end(&mut self, stale: &mut Vec<Encoded>) -> usize {
         if let Some(families) = &self.families {
             families.borrow_mut().end(true);
         }
@@ -199,7 +204,7 @@ impl SeriesCache {
 
     /// Ends a failed scrape, or the target's last one: every series the last
     /// successful scrape exposed goes to `stale`, and all are forgotten.
-    pub fn end_all(&mut self, stale: &mut Vec<Rc<[u8]>>) {
+    pub fn end_all(&mut self, stale: &mut Vec<Encoded>) {
         if let Some(families) = &self.families {
             families.borrow_mut().end(false);
         }
@@ -219,6 +224,12 @@ impl SeriesCache {
     pub fn is_empty(&self) -> bool {
         self.series.is_empty()
     }
+}
+
+/// `labels` encoded for each queue; `None` when every queue drops them.
+pub fn encode(labels: &Labels, outgoing: &[Rc<Outgoing>]) -> Option<Encoded> {
+    let encoded: Encoded = outgoing.iter().map(|o| o.encode(labels).map(Vec::into_boxed_slice)).collect();
+    encoded.iter().any(Option::is_some).then_some(encoded)
 }
 
 /// Prometheus's label limits, checked on a series' final labels; the
@@ -357,7 +368,12 @@ mod tests {
         assert!(err.contains("duplicate label name \"a\""), "{err}");
     }
 
-    fn labels_of(l: Lookup) -> Rc<[u8]> {
+    /// One queue, without external labels or write relabeling.
+    fn one() -> Vec<Rc<Outgoing>> {
+        vec![Rc::default()]
+    }
+
+    fn labels_of(l: Lookup) -> Encoded {
         match l {
             Lookup::Append(labels) => labels,
             other => panic!("not appended: {other:?}"),
@@ -371,15 +387,11 @@ mod tests {
         let s = sample("m", "m", "");
         let mut stale = Vec::new();
         cache.begin();
-        let first = labels_of(cache.lookup(&s, &t, &Outgoing::default()).expect("ok"));
-        assert_eq!(
-            cache.lookup(&s, &t, &Outgoing::default()).expect("ok"),
-            Lookup::Repeat,
-            "repeat in one scrape"
-        );
+        let first = labels_of(cache.lookup(&s, &t, &one()).expect("ok"));
+        assert_eq!(cache.lookup(&s, &t, &one()).expect("ok"), Lookup::Repeat, "repeat in one scrape");
         assert_eq!(cache.end(&mut stale), 1, "one series added");
         cache.begin();
-        let again = labels_of(cache.lookup(&s, &t, &Outgoing::default()).expect("ok"));
+        let again = labels_of(cache.lookup(&s, &t, &one()).expect("ok"));
         assert!(Rc::ptr_eq(&first, &again));
         assert_eq!(cache.end(&mut stale), 0, "nothing new");
         assert!(stale.is_empty());
@@ -434,10 +446,10 @@ mod tests {
         };
         let mut t = target(false);
         t.metric_relabel = vec![rule("dropped_.*")];
-        let outgoing = Outgoing {
+        let outgoing = [Rc::new(Outgoing {
             external_labels: vec![("cluster".into(), "c".into())],
             write_relabel: vec![rule("unsent_.*")],
-        };
+        })];
         let mut cache = SeriesCache::default();
         let mut stale = Vec::new();
         for _ in 0..2 {
@@ -448,7 +460,8 @@ mod tests {
             );
             assert_eq!(cache.lookup(&sample("unsent_x", "unsent_x", ""), &t, &outgoing), Ok(Lookup::Unsent));
             let kept = labels_of(cache.lookup(&sample("kept", "kept", ""), &t, &outgoing).expect("ok"));
-            let decoded = crate::staging::encode::TimeSeries::decode(&kept[..]).expect("labels");
+            let kept = kept[0].as_deref().expect("sent");
+            let decoded = crate::staging::encode::TimeSeries::decode(kept).expect("labels");
             assert!(
                 decoded.labels.iter().any(|l| l.name == "cluster" && l.value == "c"),
                 "external label added"
@@ -461,18 +474,71 @@ mod tests {
     }
 
     #[test]
+    fn each_queue_gets_its_own_encoding_and_write_relabeling() {
+        let drop_name = |regex: &str| {
+            let spec = crate::relabel::RuleSpec {
+                source_labels: Some(vec!["__name__".into()]),
+                regex: Some(regex.into()),
+                action: Some("drop".into()),
+                ..Default::default()
+            };
+            crate::relabel::Rule::new(spec).expect("rule")
+        };
+        let outgoing = [
+            Rc::new(Outgoing {
+                external_labels: vec![("to".into(), "a".into())],
+                write_relabel: vec![drop_name("only_b.*")],
+            }),
+            Rc::new(Outgoing {
+                external_labels: vec![("to".into(), "b".into())],
+                write_relabel: vec![drop_name("only_a|.*_x")],
+            }),
+        ];
+        let t = target(false);
+        let decode = |bytes: &Option<Box<[u8]>>| -> Option<String> {
+            let series = crate::staging::encode::TimeSeries::decode(bytes.as_deref()?).expect("labels");
+            let value = |n: &str| series.labels.iter().find(|l| l.name == n).map(|l| l.value.clone());
+            Some(format!("{}@{}", value("__name__")?, value("to")?))
+        };
+        let mut cache = SeriesCache::default();
+        let mut stale = Vec::new();
+        let mut first = None;
+        for _ in 0..2 {
+            cache.begin();
+            let both = labels_of(cache.lookup(&sample("m", "m", ""), &t, &outgoing).expect("ok"));
+            assert_eq!(both.iter().map(decode).collect::<Vec<_>>(), [Some("m@a".into()), Some("m@b".into())]);
+            let a = labels_of(cache.lookup(&sample("only_a", "only_a", ""), &t, &outgoing).expect("ok"));
+            assert_eq!(a.iter().map(decode).collect::<Vec<_>>(), [Some("only_a@a".into()), None]);
+            let b = labels_of(cache.lookup(&sample("only_b", "only_b", ""), &t, &outgoing).expect("ok"));
+            assert_eq!(b.iter().map(decode).collect::<Vec<_>>(), [None, Some("only_b@b".into())]);
+            assert_eq!(
+                cache.lookup(&sample("only_b_x", "only_b_x", ""), &t, &outgoing),
+                Ok(Lookup::Unsent),
+                "dropped by both: counted, not sent"
+            );
+            // The second scrape finds the same shared encodings.
+            let first = first.get_or_insert_with(|| both.clone());
+            assert!(Rc::ptr_eq(first, &both));
+            cache.end(&mut stale);
+        }
+        cache.begin();
+        cache.end(&mut stale);
+        assert_eq!(stale.len(), 3, "every series some queue was sent gets a marker, for those queues");
+    }
+
+    #[test]
     fn a_failed_scrape_makes_every_exposed_series_stale() {
         let mut cache = SeriesCache::default();
         let t = target(false);
         let (a, b) = (sample("a", "a", ""), sample("b", "b", ""));
         let mut stale = Vec::new();
         cache.begin();
-        cache.lookup(&a, &t, &Outgoing::default()).expect("ok");
+        cache.lookup(&a, &t, &one()).expect("ok");
         cache.end(&mut stale);
         // The failing scrape had looked up `a` and a new `b` before its error.
         cache.begin();
-        cache.lookup(&a, &t, &Outgoing::default()).expect("ok");
-        cache.lookup(&b, &t, &Outgoing::default()).expect("ok");
+        cache.lookup(&a, &t, &one()).expect("ok");
+        cache.lookup(&b, &t, &one()).expect("ok");
         cache.end_all(&mut stale);
         assert_eq!(stale.len(), 1, "only a, which the last good scrape exposed");
         assert!(cache.is_empty());
@@ -515,7 +581,7 @@ mod known_line_tests {
 
     fn scrape_as(format: Format, cache: &mut SeriesCache, body: &str) -> (Result<usize, String>, Staged) {
         let mut out = Vec::new();
-        let result = ingest(body.as_bytes(), format, &target(), cache, &Outgoing::default(), 5, &mut out);
+        let result = ingest(body.as_bytes(), format, &target(), cache, &[Rc::default()], 5, &mut out);
         let mut stale = Vec::new();
         match &result {
             Ok(_) => {
@@ -523,7 +589,10 @@ mod known_line_tests {
             }
             Err(_) => cache.end_all(&mut stale),
         }
-        let staged = out.into_iter().map(|(l, v, t)| (l.to_vec(), v.to_bits(), t)).collect();
+        let staged = out
+            .into_iter()
+            .map(|(l, v, t)| (l[0].as_deref().expect("one queue").to_vec(), v.to_bits(), t))
+            .collect();
         (result.map(|s| s.samples), staged)
     }
 
