@@ -98,6 +98,27 @@ targets = ["127.0.0.1:9100"]
     }
 
     #[test]
+    fn each_remote_write_keeps_its_queue_config_and_takes_its_new_url() {
+        let second = "[[remote_write]]\nname = \"s\"\nurl = \"http://127.0.0.1:9091/w\"\n[[scrape_configs]]";
+        let two = BASE.replacen("[[scrape_configs]]", second, 1);
+        let running = config(&two);
+        let changed = two
+            .replace("9091/w", "9092/w")
+            .replace("name = \"s\"", "name = \"s\"\nqueue_config = { max_shards = 2 }");
+        let (effective, restart) = reconcile(&running, config(&changed));
+        assert_eq!(restart.len(), 1, "{restart:?}");
+        assert!(restart[0].starts_with("remote_write s queue_config changed"), "{}", restart[0]);
+        assert_eq!(effective.remote_write[1].queue_config, running.remote_write[1].queue_config);
+        assert_eq!(effective.remote_write[1].url, "http://127.0.0.1:9092/w", "applied at once");
+        assert_eq!(effective.remote_write[0], running.remote_write[0], "the other entry untouched");
+        let (_, restart) = reconcile(&running, config(&BASE));
+        assert!(
+            restart[0].starts_with("remote_write names [\"r\"] (running: [\"r\", \"s\"])"),
+            "{restart:?}"
+        );
+    }
+
+    #[test]
     fn scrape_changes_need_no_restart() {
         let running = config(BASE);
         let (effective, restart) = reconcile(&running, config(&BASE.replace("9100", "9101")));
