@@ -111,7 +111,7 @@ targets = ["127.0.0.1:9100"]
         assert_eq!(effective.remote_write[1].queue_config, running.remote_write[1].queue_config);
         assert_eq!(effective.remote_write[1].url, "http://127.0.0.1:9092/w", "applied at once");
         assert_eq!(effective.remote_write[0], running.remote_write[0], "the other entry untouched");
-        let (_, restart) = reconcile(&running, config(&BASE));
+        let (_, restart) = reconcile(&running, config(BASE));
         assert!(
             restart[0].starts_with("remote_write names [\"r\"] (running: [\"r\", \"s\"])"),
             "{restart:?}"
