@@ -449,3 +449,33 @@ fn sighup_removing_a_job_and_changing_another_ends_and_restarts_their_loops() {
     assert!(outpost.log_tail().contains("job two: 0 targets added, 0 changed, 1 removed, 0 unchanged"));
     assert_eq!(b.served.load(std::sync::atomic::Ordering::SeqCst), b_served, "b is not scraped any more");
 }
+
+/// YAML target files (`.yml`): the same format as JSON, read by extension; a
+/// YAML syntax error is logged with the file name and position and keeps the
+/// file's targets.
+#[test]
+fn a_yaml_target_file_is_read_like_a_json_one() {
+    let receiver = fake_receiver();
+    let target = FakeTarget::start("a 1\n");
+    let config = file_sd_config(&receiver.url(), "100ms").replace("targets/*.json", "targets/*.yml");
+    let outpost = start_outpost(&config);
+    let file = targets_file(&outpost).with_extension("yml");
+    write_atomically(&file, &format!("- targets: ['{}']\n  labels:\n    site: modem-9\n", target.address()));
+    // Labels arrive sorted: the file's `site` and `sd_file` (from __meta_filepath) follow job.
+    let with = format!("instance={},job=files,sd_file=edge.yml,site=modem-9", target.address());
+    poll_until(WITHIN, "the YAML file's target is scraped with its labels", || {
+        match samples(&receiver, "a", &with).len() {
+            0 => Err("no sample of a with the file's labels yet".into()),
+            _ => Ok(()),
+        }
+    });
+    write_atomically(&file, "- targets: ['a:1'\n");
+    let name = file.display().to_string();
+    poll_until(WITHIN, "the YAML error is logged with the file name and line", || {
+        log_has(&outpost, &format!("file_sd {name}: ")).and_then(|()| log_has(&outpost, "line 2"))
+    });
+    let before = samples(&receiver, "a", &with).len();
+    poll_until(WITHIN, "the target is still scraped", || {
+        if samples(&receiver, "a", &with).len() >= before + 3 { Ok(()) } else { Err("not yet".into()) }
+    });
+}
