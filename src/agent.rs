@@ -85,12 +85,18 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         .collect::<Result<_, _>>()?;
     let telemetry = Rc::new(Telemetry {
         queues: queues.iter().map(|q| q.metrics.clone()).collect(),
+        scrapes: Rc::default(),
         start_time_seconds: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
     });
     // Metric families are recorded only if a remote_write sends them.
     let metadata =
         scrape::metadata::Registry::new(config.remote_write.iter().any(|rw| rw.metadata_config.send));
-    let cx = scrape::Context { queues: &queues, offload: &offload, metadata: &metadata };
+    let cx = scrape::Context {
+        queues: &queues,
+        offload: &offload,
+        metadata: &metadata,
+        scrapes: &telemetry.scrapes,
+    };
     let clients = job_clients(&config).map_err(|(job, e)| AgentError::Client(format!("job {job}"), e))?;
     let (updates, discovered) = smol::channel::unbounded();
 

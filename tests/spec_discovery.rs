@@ -10,7 +10,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use support::fake::{FakeReceiver, FakeTarget, delivered};
+use support::fake::{FakeReceiver, FakeTarget};
 use support::{
     Child, poll_until, query, series_labels, start_node_exporter, start_outpost, start_prometheus,
 };
@@ -39,19 +39,6 @@ fn reload(outpost: &Child, config: &str) {
 fn log_has(outpost: &Child, text: &str) -> Result<(), String> {
     let log = outpost.log_tail();
     if log.contains(text) { Ok(()) } else { Err(format!("no {text:?} in the log yet")) }
-}
-
-/// (timestamp, value bits) of every delivered sample of the series whose
-/// labels (as `name=value,...`) start with `__name__=<name>,` and contain `with`.
-fn samples(receiver: &FakeReceiver, name: &str, with: &str) -> Vec<(i64, u64)> {
-    let prefix = format!("__name__={name},");
-    let mut out: Vec<(i64, u64)> = delivered(&receiver.snapshot())
-        .into_iter()
-        .filter(|(k, _, _)| k.starts_with(&prefix) && k.contains(with))
-        .map(|(_, t, v)| (t, v.to_bits()))
-        .collect();
-    out.sort();
-    out
 }
 
 fn fake_receiver() -> FakeReceiver {
@@ -151,33 +138,32 @@ fn a_target_removed_from_a_file_gets_staleness_markers_with_the_exact_bits() {
     let (gone_instance, kept_instance) =
         (format!("instance={},", gone.address()), format!("instance={},", kept.address()));
     poll_until(WITHIN, "both targets delivered", || {
-        let n = |with: &str| samples(&receiver, "a", with).len();
+        let n = |with: &str| receiver.samples("a", with).len();
         if n(&gone_instance) >= 3 && n(&kept_instance) >= 3 { Ok(()) } else { Err("not yet".into()) }
     });
     write_atomically(&file, &format!(r#"[{{"targets": ["{}"]}}]"#, kept.address()));
     let names = ["a", "b", "up", "scrape_duration_seconds", "scrape_samples_scraped"];
     poll_until(WITHIN, "markers for the removed target", || {
-        let marked = names
-            .iter()
-            .all(|n| samples(&receiver, n, &gone_instance).last().map(|s| s.1) == Some(STALE_NAN));
+        let marked =
+            names.iter().all(|n| receiver.samples(n, &gone_instance).last().map(|s| s.1) == Some(STALE_NAN));
         if marked { Ok(()) } else { Err("not yet".into()) }
     });
     let served_at_removal = gone.served.load(std::sync::atomic::Ordering::SeqCst);
-    let kept_before = samples(&receiver, "up", &kept_instance).len();
+    let kept_before = receiver.samples("up", &kept_instance).len();
     poll_until(WITHIN, "the kept target goes on", || {
-        if samples(&receiver, "up", &kept_instance).len() >= kept_before + 5 {
+        if receiver.samples("up", &kept_instance).len() >= kept_before + 5 {
             Ok(())
         } else {
             Err("not yet".into())
         }
     });
     for name in names.iter().chain(&["scrape_samples_post_metric_relabeling", "scrape_series_added"]) {
-        let got = samples(&receiver, name, &gone_instance);
+        let got = receiver.samples(name, &gone_instance);
         let markers = got.iter().filter(|(_, bits)| *bits == STALE_NAN).count();
         assert_eq!(markers, 1, "{name}: one marker: {got:?}");
         assert_eq!(got.last().map(|s| s.1), Some(STALE_NAN), "{name}: the marker is last: {got:?}");
         assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "{name}: timestamps increase: {got:?}");
-        let kept_series = samples(&receiver, name, &kept_instance);
+        let kept_series = receiver.samples(name, &kept_instance);
         assert!(
             kept_series.iter().all(|(_, bits)| *bits != STALE_NAN),
             "{name} of the kept target: {kept_series:?}"
@@ -201,21 +187,21 @@ fn a_malformed_file_keeps_its_targets_and_a_deleted_one_removes_them() {
     write_atomically(&file, &format!(r#"[{{"targets": ["{}"]}}]"#, target.address()));
     let instance = format!("instance={},", target.address());
     poll_until(WITHIN, "the target is scraped", || {
-        if samples(&receiver, "up", &instance).len() >= 2 { Ok(()) } else { Err("not yet".into()) }
+        if receiver.samples("up", &instance).len() >= 2 { Ok(()) } else { Err("not yet".into()) }
     });
     write_atomically(&file, r#"[{"targets": ["#);
     let name = file.display().to_string();
     poll_until(WITHIN, "the parse error is logged with the file name", || {
         log_has(&outpost, &format!("file_sd {name}: EOF while parsing"))
     });
-    let before = samples(&receiver, "up", &instance).len();
+    let before = receiver.samples("up", &instance).len();
     poll_until(WITHIN, "the target is still scraped", || {
-        if samples(&receiver, "up", &instance).len() >= before + 5 { Ok(()) } else { Err("not yet".into()) }
+        if receiver.samples("up", &instance).len() >= before + 5 { Ok(()) } else { Err("not yet".into()) }
     });
-    assert!(samples(&receiver, "up", &instance).iter().all(|s| s.1 != STALE_NAN), "no marker while kept");
+    assert!(receiver.samples("up", &instance).iter().all(|s| s.1 != STALE_NAN), "no marker while kept");
 
     fs::remove_file(&file).expect("remove the targets file");
-    poll_until(WITHIN, "its targets are removed", || match samples(&receiver, "up", &instance).last() {
+    poll_until(WITHIN, "its targets are removed", || match receiver.samples("up", &instance).last() {
         Some((_, bits)) if *bits == STALE_NAN => Ok(()),
         _ => Err("no marker yet".into()),
     });
@@ -269,7 +255,7 @@ fn sighup_with_an_invalid_config_keeps_the_running_one_and_logs_the_position() {
     let mut outpost = start_outpost(&config);
     let instance = format!("instance={},", target.address());
     poll_until(WITHIN, "scraped", || {
-        if samples(&receiver, "up", &instance).len() >= 2 { Ok(()) } else { Err("not yet".into()) }
+        if receiver.samples("up", &instance).len() >= 2 { Ok(()) } else { Err("not yet".into()) }
     });
     // Line 2 of the rewritten file is the first of `config`: line 3 holds the error.
     let broken = config.replacen("scrape_interval = \"400ms\"", "scrape_interval = \"soon\"", 1);
@@ -283,12 +269,12 @@ fn sighup_with_an_invalid_config_keeps_the_running_one_and_logs_the_position() {
             ),
         )
     });
-    let before = samples(&receiver, "up", &instance).len();
+    let before = receiver.samples("up", &instance).len();
     poll_until(WITHIN, "the old config keeps scraping", || {
-        if samples(&receiver, "up", &instance).len() >= before + 4 { Ok(()) } else { Err("not yet".into()) }
+        if receiver.samples("up", &instance).len() >= before + 4 { Ok(()) } else { Err("not yet".into()) }
     });
     outpost.assert_running();
-    let ups = samples(&receiver, "up", &instance);
+    let ups = receiver.samples("up", &instance);
     assert!(ups.iter().all(|s| s.1 != STALE_NAN), "nothing was stopped: {ups:?}");
     assert_on_schedule(&ups, "the running target");
 }
@@ -301,23 +287,23 @@ fn sighup_adding_a_job_keeps_the_unchanged_target_on_its_schedule() {
     let (a_instance, b_instance) =
         (format!("instance={},", a.address()), format!("instance={},", b.address()));
     poll_until(WITHIN, "a scraped", || {
-        if samples(&receiver, "up", &a_instance).len() >= 4 { Ok(()) } else { Err("not yet".into()) }
+        if receiver.samples("up", &a_instance).len() >= 4 { Ok(()) } else { Err("not yet".into()) }
     });
     reload(&outpost, &static_config(&receiver.url(), &[("one", &a.address()), ("two", &b.address())], ""));
     poll_until(WITHIN, "the reload is logged", || log_has(&outpost, "SIGHUP: configuration reloaded"));
     poll_until(WITHIN, "the new job is scraped", || {
-        if samples(&receiver, "up", &b_instance).len() >= 4 { Ok(()) } else { Err("not yet".into()) }
+        if receiver.samples("up", &b_instance).len() >= 4 { Ok(()) } else { Err("not yet".into()) }
     });
-    let at_reload = samples(&receiver, "up", &a_instance).len();
+    let at_reload = receiver.samples("up", &a_instance).len();
     poll_until(WITHIN, "a goes on", || {
-        if samples(&receiver, "up", &a_instance).len() >= at_reload + 3 {
+        if receiver.samples("up", &a_instance).len() >= at_reload + 3 {
             Ok(())
         } else {
             Err("not yet".into())
         }
     });
     outpost.assert_running();
-    let ups = samples(&receiver, "up", &a_instance);
+    let ups = receiver.samples("up", &a_instance);
     assert!(ups.iter().all(|s| s.1 != STALE_NAN), "a was never stopped: {ups:?}");
     assert_on_schedule(&ups, "the unchanged target across the reload");
     assert!(outpost.log_tail().contains("job two: 1 targets added, 0 changed, 0 removed, 0 unchanged"));
@@ -333,7 +319,7 @@ fn sighup_during_an_outage_loses_no_samples() {
     let mut outpost = start_outpost(&static_config(&receiver.url(), &[("one", &a.address())], ""));
     let instance = format!("instance={},", a.address());
     poll_until(WITHIN, "a delivered", || {
-        if samples(&receiver, "up", &instance).len() >= 3 { Ok(()) } else { Err("not yet".into()) }
+        if receiver.samples("up", &instance).len() >= 3 { Ok(()) } else { Err("not yet".into()) }
     });
     receiver.down();
     let served = || a.served.load(std::sync::atomic::Ordering::SeqCst);
@@ -351,11 +337,11 @@ fn sighup_during_an_outage_loses_no_samples() {
     receiver.up();
     let scraped = served();
     poll_until(WITHIN, "every scrape delivered", || {
-        let n = samples(&receiver, "up", &instance).len() as u64;
+        let n = receiver.samples("up", &instance).len() as u64;
         if n >= scraped { Ok(()) } else { Err(format!("{n} of {scraped}")) }
     });
     outpost.assert_running();
-    let ups = samples(&receiver, "up", &instance);
+    let ups = receiver.samples("up", &instance);
     assert_on_schedule(&ups, "the target through the outage and the reload");
     let with_header = receiver
         .snapshot()
@@ -381,24 +367,24 @@ fn sighup_changing_external_labels_reaches_every_series() {
     let instance = format!("instance={},", a.address());
     let (old, new) = ("cluster=old,", "cluster=new,");
     poll_until(WITHIN, "a delivered", || {
-        if samples(&receiver, "a", old).len() >= 2 { Ok(()) } else { Err("not yet".into()) }
+        if receiver.samples("a", old).len() >= 2 { Ok(()) } else { Err("not yet".into()) }
     });
     reload(&outpost, &with_cluster("new"));
     poll_until(WITHIN, "series under the new label", || {
-        if samples(&receiver, "a", new).len() >= 3 { Ok(()) } else { Err("not yet".into()) }
+        if receiver.samples("a", new).len() >= 3 { Ok(()) } else { Err("not yet".into()) }
     });
     for name in ["a", "up", "scrape_series_added"] {
-        let before = samples(&receiver, name, old);
+        let before = receiver.samples(name, old);
         assert_eq!(before.iter().filter(|s| s.1 == STALE_NAN).count(), 1, "{name} old: {before:?}");
         assert_eq!(before.last().map(|s| s.1), Some(STALE_NAN), "{name}: the marker ends the old series");
-        let after = samples(&receiver, name, new);
+        let after = receiver.samples(name, new);
         assert!(after.iter().all(|s| s.1 != STALE_NAN), "{name} new: {after:?}");
         let last_old = before.last().map_or(0, |s| s.0);
         assert!(
             after.iter().all(|s| s.0 >= last_old),
             "{name}: the new series starts after the old one ends"
         );
-        assert!(samples(&receiver, name, &instance).len() == before.len() + after.len());
+        assert!(receiver.samples(name, &instance).len() == before.len() + after.len());
     }
 }
 
@@ -414,7 +400,7 @@ fn sighup_removing_a_job_and_changing_another_ends_and_restarts_their_loops() {
     let (a_instance, b_instance) =
         (format!("instance={},", a.address()), format!("instance={},", b.address()));
     poll_until(WITHIN, "both scraped", || {
-        let n = |with: &str| samples(&receiver, "up", with).len();
+        let n = |with: &str| receiver.samples("up", with).len();
         if n(&a_instance) >= 3 && n(&b_instance) >= 3 { Ok(()) } else { Err("not yet".into()) }
     });
     let faster = static_config(&receiver.url(), &[("one", &a.address())], "").replace(
@@ -424,16 +410,16 @@ fn sighup_removing_a_job_and_changing_another_ends_and_restarts_their_loops() {
     reload(&outpost, &faster);
     poll_until(WITHIN, "the reload is logged", || log_has(&outpost, "SIGHUP: configuration reloaded"));
     poll_until(WITHIN, "a scraped at the new interval", || {
-        let ups = samples(&receiver, "up", &a_instance);
+        let ups = receiver.samples("up", &a_instance);
         let after = ups.iter().skip_while(|s| s.1 != STALE_NAN).count();
         if after >= 6 { Ok(()) } else { Err(format!("{after} after the marker")) }
     });
-    let b_ups = samples(&receiver, "up", &b_instance);
+    let b_ups = receiver.samples("up", &b_instance);
     assert_eq!(b_ups.last().map(|s| s.1), Some(STALE_NAN), "the removed job's target ends: {b_ups:?}");
     assert_eq!(b_ups.iter().filter(|s| s.1 == STALE_NAN).count(), 1);
     let b_served = b.served.load(std::sync::atomic::Ordering::SeqCst);
 
-    let ups = samples(&receiver, "up", &a_instance);
+    let ups = receiver.samples("up", &a_instance);
     assert_eq!(
         ups.iter().filter(|s| s.1 == STALE_NAN).count(),
         1,
@@ -448,4 +434,34 @@ fn sighup_removing_a_job_and_changing_another_ends_and_restarts_their_loops() {
     assert!(outpost.log_tail().contains("job one: 0 targets added, 1 changed, 0 removed, 0 unchanged"));
     assert!(outpost.log_tail().contains("job two: 0 targets added, 0 changed, 1 removed, 0 unchanged"));
     assert_eq!(b.served.load(std::sync::atomic::Ordering::SeqCst), b_served, "b is not scraped any more");
+}
+
+/// YAML target files (`.yml`): the same format as JSON, read by extension; a
+/// YAML syntax error is logged with the file name and position and keeps the
+/// file's targets.
+#[test]
+fn a_yaml_target_file_is_read_like_a_json_one() {
+    let receiver = fake_receiver();
+    let target = FakeTarget::start("a 1\n");
+    let config = file_sd_config(&receiver.url(), "100ms").replace("targets/*.json", "targets/*.yml");
+    let outpost = start_outpost(&config);
+    let file = targets_file(&outpost).with_extension("yml");
+    write_atomically(&file, &format!("- targets: ['{}']\n  labels:\n    site: modem-9\n", target.address()));
+    // Labels arrive sorted: the file's `site` and `sd_file` (from __meta_filepath) follow job.
+    let with = format!("instance={},job=files,sd_file=edge.yml,site=modem-9", target.address());
+    poll_until(WITHIN, "the YAML file's target is scraped with its labels", || {
+        match receiver.samples("a", &with).len() {
+            0 => Err("no sample of a with the file's labels yet".into()),
+            _ => Ok(()),
+        }
+    });
+    write_atomically(&file, "- targets: ['a:1'\n");
+    let name = file.display().to_string();
+    poll_until(WITHIN, "the YAML error is logged with the file name and line", || {
+        log_has(&outpost, &format!("file_sd {name}: ")).and_then(|()| log_has(&outpost, "line 2"))
+    });
+    let before = receiver.samples("a", &with).len();
+    poll_until(WITHIN, "the target is still scraped", || {
+        if receiver.samples("a", &with).len() >= before + 3 { Ok(()) } else { Err("not yet".into()) }
+    });
 }

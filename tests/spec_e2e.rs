@@ -277,6 +277,12 @@ batch_send_deadline = "200ms"
 job_name = "outpost"
 [[scrape_configs.static_configs]]
 targets = ["127.0.0.1:{listen}"]
+# The same page again under a limit it exceeds: counted by the scrape side.
+[[scrape_configs]]
+job_name = "limited"
+sample_limit = 1
+[[scrape_configs.static_configs]]
+targets = ["127.0.0.1:{listen}"]
 "#,
         receiver = receiver.port,
     ));
@@ -302,5 +308,11 @@ targets = ["127.0.0.1:{listen}"]
     let start = value(r#"process_start_time_seconds{job="outpost"}"#).expect("start time arrives");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     assert!(now - start < 600.0 && start <= now, "start time {start} vs now {now}");
+    poll_until(ARRIVE_WITHIN, "the refused scrapes are counted", || {
+        let v = value(r#"prometheus_target_scrapes_exceeded_sample_limit_total{job="outpost"}"#)?;
+        if v >= 1.0 { Ok(()) } else { Err(format!("exceeded_sample_limit_total {v}")) }
+    });
+    let up = value(r#"up{job="limited"}"#).expect("up of the limited job");
+    assert_eq!(up, 0.0, "a scrape over its sample_limit is down");
     outpost.assert_running();
 }

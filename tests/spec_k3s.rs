@@ -145,18 +145,6 @@ fn an_annotated_pod_reaches_prometheus_with_cluster_and_its_deletion_ends_the_se
     running(&mut outpost);
 }
 
-/// (timestamp, value bits) of every delivered sample of `name` whose labels contain `with`.
-fn samples(receiver: &FakeReceiver, name: &str, with: &str) -> Vec<(i64, u64)> {
-    let prefix = format!("__name__={name},");
-    let mut out: Vec<(i64, u64)> = delivered(&receiver.snapshot())
-        .into_iter()
-        .filter(|(k, _, _)| k.starts_with(&prefix) && k.contains(with))
-        .map(|(_, t, v)| (t, v.to_bits()))
-        .collect();
-    out.sort();
-    out
-}
-
 #[test]
 fn a_deleted_pod_gets_staleness_markers_with_the_exact_bits() {
     let api = KubeApi::start(Auth::ClientCert);
@@ -182,12 +170,12 @@ fn a_deleted_pod_gets_staleness_markers_with_the_exact_bits() {
     api.delete(Kind::Pod, "monitoring", "app-1");
     let names = ["pod_metric", "up", "scrape_duration_seconds", "scrape_samples_scraped"];
     poll_until(WITHIN, "markers for the deleted pod", || {
-        let marked = names.iter().all(|n| samples(&receiver, n, with).last().map(|s| s.1) == Some(STALE_NAN));
+        let marked = names.iter().all(|n| receiver.samples(n, with).last().map(|s| s.1) == Some(STALE_NAN));
         if marked { Ok(()) } else { Err("not yet".into()) }
     });
     let served_at_deletion = target.served.load(Ordering::SeqCst);
     for name in names {
-        let got = samples(&receiver, name, with);
+        let got = receiver.samples(name, with);
         assert_eq!(got.iter().filter(|(_, b)| *b == STALE_NAN).count(), 1, "{name}: one marker: {got:?}");
         assert_eq!(got.last().map(|s| s.1), Some(STALE_NAN), "{name}: the marker is last: {got:?}");
     }

@@ -501,8 +501,7 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
 }
 
 /// Prometheus's check (discovery/file): a path whose last element may hold
-/// wildcards, ending in .json (.yml and .yaml are Prometheus's too, not
-/// supported yet). Relative paths are taken from the configuration file's
+/// wildcards, ending in .json, .yml or .yaml. Relative paths are taken from the configuration file's
 /// directory, as Prometheus does.
 fn file_sd_config(src: &Source, raw: &RawFileSdConfig) -> Result<FileSdConfig, ConfigError> {
     if raw.files.get_ref().is_empty() {

@@ -280,7 +280,7 @@ mod check {
     }
 
     /// A file_sd path: wildcards (`*`, `?`) only in the last element, and a
-    /// `.json` name (Prometheus's pattern also allows .yml and .yaml).
+    /// `.json`, `.yml` or `.yaml` name (Prometheus's pattern).
     pub fn file_sd_path(path: &str) -> Result<(), String> {
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
         if dir.contains(['*', '?', '[']) {
@@ -289,12 +289,9 @@ mod check {
         if name.contains('[') {
             return Err("character classes ([...]) are not supported; use * and ?".into());
         }
-        let lower = name.to_ascii_lowercase();
-        if lower.ends_with(".yml") || lower.ends_with(".yaml") {
-            return Err("YAML target files are not supported yet; write the targets as JSON (.json)".into());
-        }
-        if !name.ends_with(".json") && !name.ends_with(".JSON") {
-            return Err("must end in .json".into());
+        // Prometheus's pattern: lower or upper case, not mixed.
+        if ![".json", ".yml", ".yaml", ".JSON", ".YML", ".YAML"].iter().any(|ext| name.ends_with(ext)) {
+            return Err("must end in .json, .yml or .yaml".into());
         }
         Ok(())
     }

@@ -979,10 +979,13 @@ fn file_sd_configs_errors_name_the_file_entry() {
             "t.toml:6:10: file_sd_configs file \"*/a.json\": wildcards are allowed in the last path element only",
         ),
         (
-            sd("[\"a.yml\"]", ""),
-            "t.toml:6:10: file_sd_configs file \"a.yml\": YAML target files are not supported yet; write the targets as JSON (.json)",
+            sd("[\"a.txt\"]", ""),
+            "t.toml:6:10: file_sd_configs file \"a.txt\": must end in .json, .yml or .yaml",
         ),
-        (sd("[\"a.txt\"]", ""), "t.toml:6:10: file_sd_configs file \"a.txt\": must end in .json"),
+        (
+            sd("[\"a.Yml\"]", ""),
+            "t.toml:6:10: file_sd_configs file \"a.Yml\": must end in .json, .yml or .yaml",
+        ),
         (
             sd("[\"[ab].json\"]", ""),
             "t.toml:6:10: file_sd_configs file \"[ab].json\": character classes ([...]) are not supported; use * and ?",

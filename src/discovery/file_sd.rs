@@ -1,5 +1,6 @@
-//! `file_sd_configs`: target groups from JSON files in Prometheus's format
-//! (`[{"targets": ["host:port"], "labels": {"k": "v"}}]`), re-read every
+//! `file_sd_configs`: target groups from JSON or YAML files in Prometheus's
+//! format (`[{"targets": ["host:port"], "labels": {"k": "v"}}]`; the name's
+//! extension, `.json` or `.yml`/`.yaml`, picks the parser), re-read every
 //! `refresh_interval`. A file that cannot be read or parsed keeps the targets
 //! it had (the cause is logged with the file name); a file that disappears,
 //! or no longer matches a pattern, removes its targets.
@@ -34,9 +35,22 @@ struct RawGroup {
 }
 
 /// The groups of one target file: group `i` has source `<path>:<i>` and the
-/// label `__meta_filepath`. Errors read "line L column C: reason".
+/// label `__meta_filepath`. A `.yml` or `.yaml` name is read as YAML, any
+/// other as JSON (the configuration admits only these). Errors carry the
+/// line and column.
 pub fn parse(text: &str, path: &str) -> Result<Vec<Group>, String> {
-    let raw: Option<Vec<Option<RawGroup>>> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let lower = path.to_ascii_lowercase();
+    let raw: Option<Vec<Option<RawGroup>>> = if lower.ends_with(".yml") || lower.ends_with(".yaml") {
+        serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
+            // Some messages lack the position the scanner knows.
+            Some(at) if !e.to_string().contains("line ") => {
+                format!("{e} at line {} column {}", at.line(), at.column())
+            }
+            _ => e.to_string(),
+        })?
+    } else {
+        serde_json::from_str(text).map_err(|e| e.to_string())?
+    };
     let mut groups = Vec::new();
     for (i, group) in raw.unwrap_or_default().into_iter().enumerate() {
         let Some(group) = group else { return Err(format!("group {i}: null target group")) };

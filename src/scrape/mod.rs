@@ -31,6 +31,7 @@ use crate::model::Labels;
 use crate::offload::Offload;
 use crate::parse::{self, Entry, Format, Scanned};
 use crate::sender::{Outgoing, Queue};
+use crate::telemetry::ScrapeMetrics;
 use report::{ScrapeReport, Scraped};
 use series::{Encoded, Lookup, SeriesCache};
 
@@ -41,6 +42,8 @@ pub struct Context<'a> {
     pub offload: &'a Offload,
     /// Where the loops' metric families are found by the metadata senders.
     pub metadata: &'a metadata::Registry,
+    /// Scrapes refused for a limit, counted for /metrics.
+    pub scrapes: &'a ScrapeMetrics,
 }
 
 /// A sample ready to append once the scrape is known good.
@@ -95,6 +98,7 @@ pub async fn run(target: Target, client: Rc<RefCell<Client>>, cx: &Context<'_>, 
                 ScrapeReport { up: true, duration_seconds: 0.0, scraped, reason: None }
             }
             Err(reason) => {
+                cx.scrapes.failed(&reason);
                 staged.clear();
                 cache.end_all(&mut stale);
                 ScrapeReport {

@@ -205,7 +205,62 @@ const QUEUE_FAMILIES: [Family; 20] = [
 /// All self-metrics of the process.
 pub struct Telemetry {
     pub queues: Vec<std::rc::Rc<QueueMetrics>>,
+    pub scrapes: std::rc::Rc<ScrapeMetrics>,
     pub start_time_seconds: f64,
+}
+
+/// Scrape-side counters, under Prometheus's names: scrapes refused for a
+/// limit (each also reports `up` 0 with the reason).
+#[derive(Default)]
+pub struct ScrapeMetrics {
+    pub exceeded_sample_limit_total: Cell<u64>,
+    pub exceeded_body_size_limit_total: Cell<u64>,
+    pub exceeded_label_limits_total: Cell<u64>,
+}
+
+impl ScrapeMetrics {
+    /// Counts a failed scrape by its reason, as the scrape loop words it
+    /// (`sample_limit exceeded ...`, `body size limit exceeded ...`,
+    /// `label_limit exceeded ...` and the two length limits).
+    pub fn failed(&self, reason: &str) {
+        let counter = if reason.starts_with("sample_limit exceeded") {
+            &self.exceeded_sample_limit_total
+        } else if reason.starts_with("body size limit exceeded") {
+            &self.exceeded_body_size_limit_total
+        } else if ["label_limit", "label_name_length_limit", "label_value_length_limit"]
+            .iter()
+            .any(|limit| reason.starts_with(limit) && reason[limit.len()..].starts_with(" exceeded"))
+        {
+            &self.exceeded_label_limits_total
+        } else {
+            return;
+        };
+        add(counter, 1);
+    }
+
+    fn render(&self, out: &mut String) {
+        let families = [
+            (
+                "prometheus_target_scrapes_exceeded_sample_limit_total",
+                "Total number of scrapes that hit the sample limit and were rejected.",
+                &self.exceeded_sample_limit_total,
+            ),
+            (
+                "prometheus_target_scrapes_exceeded_body_size_limit_total",
+                "Total number of scrapes that hit the body size limit",
+                &self.exceeded_body_size_limit_total,
+            ),
+            (
+                "prometheus_target_scrapes_exceeded_label_limits_total",
+                "Total number of scrapes that hit the label limits and were rejected.",
+                &self.exceeded_label_limits_total,
+            ),
+        ];
+        for (name, help, value) in families {
+            header(out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", value.get());
+        }
+    }
 }
 
 impl Telemetry {
@@ -239,6 +294,7 @@ impl Telemetry {
                 );
             }
         }
+        self.scrapes.render(&mut out);
         super::process::read().render(&mut out, self.start_time_seconds);
         out
     }
@@ -264,7 +320,11 @@ mod tests {
         let m = QueueMetrics::new("global", "http://h:9090/api/v1/write?x=\"1\"");
         add(&m.samples_total, 42);
         m.dropped(DropReason::Rejected, 7);
-        let text = Telemetry { queues: vec![std::rc::Rc::new(m)], start_time_seconds: 1.5 }.render();
+        let scrapes = std::rc::Rc::new(ScrapeMetrics::default());
+        scrapes.failed("sample_limit exceeded: more than 5 samples");
+        let text = Telemetry { queues: vec![std::rc::Rc::new(m)], scrapes, start_time_seconds: 1.5 }.render();
+        assert!(text.contains("\nprometheus_target_scrapes_exceeded_sample_limit_total 1\n"), "{text}");
+        assert!(text.contains("\nprometheus_target_scrapes_exceeded_label_limits_total 0\n"), "{text}");
         let mut samples = 0;
         for entry in TextParser::new(&text) {
             if let Entry::Sample(_) = entry.expect("our own exposition parses") {
@@ -280,5 +340,33 @@ mod tests {
         assert!(text.contains(
             "prometheus_remote_storage_samples_dropped_total{reason=\"rejected\",remote_name=\"global\""
         ));
+    }
+
+    /// The classification reads the messages the scrape side writes: taken
+    /// from their producers here, so a reworded message fails this test.
+    #[test]
+    fn scrape_failures_are_counted_by_the_limit_they_hit() {
+        use crate::discovery::Limits;
+        use crate::model::Labels;
+        use crate::scrape::fetch::FetchError;
+        use crate::scrape::series::check_limits;
+        let m = ScrapeMetrics::default();
+        let labels = Labels::from_pairs([("__name__", "m"), ("a", "long value")]);
+        let limit = |label, label_name_length, label_value_length| Limits {
+            label,
+            label_name_length,
+            label_value_length,
+            ..Limits::default()
+        };
+        for limits in [limit(1, 0, 0), limit(0, 1, 0), limit(0, 0, 3)] {
+            m.failed(&check_limits(&labels, &limits).expect_err("over the limit"));
+        }
+        m.failed(&FetchError::BodySizeLimit(10).to_string());
+        m.failed("sample_limit exceeded: more than 5 samples");
+        m.failed("server returned HTTP status 500");
+        m.failed("label_limit_x exceeded"); // not a limit of ours
+        assert_eq!(m.exceeded_label_limits_total.get(), 3);
+        assert_eq!(m.exceeded_body_size_limit_total.get(), 1);
+        assert_eq!(m.exceeded_sample_limit_total.get(), 1);
     }
 }

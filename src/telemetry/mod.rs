@@ -5,4 +5,4 @@ pub mod metrics;
 pub mod process;
 pub mod serve;
 
-pub use metrics::{QueueMetrics, Telemetry};
+pub use metrics::{QueueMetrics, ScrapeMetrics, Telemetry};

@@ -74,6 +74,21 @@ impl FakeReceiver {
         self.received.lock().expect("lock").clone()
     }
 
+    /// (timestamp, value bits) of every delivered sample of the series whose
+    /// labels (as `name=value,...`, sorted) start with `__name__=<name>,` and
+    /// contain `with`; sorted by timestamp.
+    #[allow(dead_code)] // not every test file uses it
+    pub fn samples(&self, name: &str, with: &str) -> Vec<(i64, u64)> {
+        let prefix = format!("__name__={name},");
+        let mut out: Vec<(i64, u64)> = delivered(&self.snapshot())
+            .into_iter()
+            .filter(|(k, _, _)| k.starts_with(&prefix) && k.contains(with))
+            .map(|(_, t, v)| (t, v.to_bits()))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Refuses connections (and closes open ones) until `up`.
     pub fn down(&self) {
         self.switches.down.store(true, Ordering::SeqCst);

@@ -152,3 +152,44 @@ fn list_expands_patterns_in_the_last_element() {
     assert!(list(&[dir.join("nowhere/*.json")]).is_empty());
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+#[test]
+fn yaml_files_read_as_prometheus_writes_them() {
+    let text = "# targets of site 7\n- targets: ['10.0.0.1:9100', \"10.0.0.2:9100\"]\n  labels:\n    env: prod\n- targets:\n  - 10.0.0.3:9100\n";
+    for path in ["/etc/sd/a.yml", "/etc/sd/a.YAML"] {
+        let groups = parse(text, path).expect("valid YAML");
+        assert_eq!(groups.len(), 2, "{path}");
+        assert_eq!(groups[1].source, format!("{path}:1"));
+        assert_eq!(addresses(&groups[0]), ["10.0.0.1:9100", "10.0.0.2:9100"]);
+        assert_eq!(addresses(&groups[1]), ["10.0.0.3:9100"]);
+        assert_eq!(groups[0].labels, Labels::from_pairs([("__meta_filepath", path), ("env", "prod")]));
+    }
+    // The same document as JSON is not JSON.
+    assert!(parse(text, "/etc/sd/a.json").is_err());
+    // JSON is YAML: a .yml file may hold it.
+    let groups = parse(r#"[{"targets": ["a:1"]}]"#, "f.yml").expect("JSON in a .yml file");
+    assert_eq!(addresses(&groups[0]), ["a:1"]);
+}
+
+#[test]
+fn bad_yaml_files_are_errors_with_a_position() {
+    let cases = [
+        ("- targets: [a:1\n", "line 2"),
+        ("- target: ['a:1']\n", "unknown field `target`, expected `targets` or `labels`"),
+        ("targets: ['a:1']\n", "invalid type: map, expected a sequence"),
+        ("- targets: ['a:1']\n  labels: {a-b: x}\n", "group 0: invalid label name \"a-b\""),
+        ("- targets: ['a:1']\n  labels: {a: [1]}\n", "expected a string"),
+        ("- null\n", "group 0: null target group"),
+    ];
+    for (text, want) in cases {
+        let err = parse(text, "f.yaml").expect_err(text);
+        assert!(err.contains(want), "{text:?}: {err}");
+    }
+}
+
+#[test]
+fn an_empty_yaml_file_has_no_targets() {
+    // Go's yaml.UnmarshalStrict leaves the groups nil for an empty document.
+    assert_eq!(parse("", "f.yml"), Ok(vec![]));
+    assert_eq!(parse("# nothing yet\n", "f.yml"), Ok(vec![]));
+}
