@@ -12,6 +12,7 @@
 //! it. Without a usable data_dir the sender gets up to `SHUTDOWN_GRACE` to
 //! deliver what is in RAM.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::rc::Rc;
@@ -74,11 +75,39 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
     let offload = Offload::new(BLOCKING_THREADS + shards);
     // One queue per remote_write, each over its own buffer directory and
     // budget: a receiver that is down fills only its own buffer.
+    let start_time_seconds = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    // Recovering a large backlog reads every segment: the blocking pool does
+    // it while `listen` already answers (`/-/ready` 503, process metrics).
+    let buffers = {
+        let starting = Rc::new(Telemetry {
+            queues: Vec::new(),
+            scrapes: Rc::default(),
+            start_time_seconds,
+            ready: Cell::new(false),
+        });
+        let opening = async {
+            let mut buffers = Vec::with_capacity(config.remote_write.len());
+            for rw in &config.remote_write {
+                let (buffer_config, dir) =
+                    (config.buffer.clone(), config.data_dir.join(config::buffer_dir(&rw.name)));
+                buffers.push(offload.run(move || Buffer::open(&buffer_config, &dir)).await);
+            }
+            buffers
+        };
+        // Never finishes: serves until the buffers are open.
+        let serving = async {
+            if let Some(listener) = &listener {
+                serve::serve(listener, starting).await;
+            }
+            std::future::pending::<Vec<Buffer>>().await
+        };
+        smol::block_on(smol::future::or(opening, serving))
+    };
     let queues: Vec<Queue> = config
         .remote_write
         .iter()
-        .map(|rw| {
-            let buffer = Buffer::open(&config.buffer, &config.data_dir.join(config::buffer_dir(&rw.name)));
+        .zip(buffers)
+        .map(|(rw, buffer)| {
             Queue::new(rw, &config.global.external_labels, &config.buffer, buffer)
                 .map_err(|e| AgentError::Client(format!("remote_write {}", rw.name), e))
         })
@@ -86,7 +115,8 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
     let telemetry = Rc::new(Telemetry {
         queues: queues.iter().map(|q| q.metrics.clone()).collect(),
         scrapes: Rc::default(),
-        start_time_seconds: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
+        start_time_seconds,
+        ready: Cell::new(false),
     });
     // Metric families are recorded only if a remote_write sends them.
     let metadata =
@@ -120,7 +150,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
                 ex.spawn(queue.send_metadata_periodically(&metadata, &offload, seed())),
             ]);
         }
-        if let Some(listener) = listener {
+        if let Some(listener) = &listener {
             ex.spawn(serve::serve(listener, telemetry.clone())).detach();
         }
         let receivers: Vec<String> =
@@ -131,6 +161,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
             pool.len(),
             receivers.join(", ")
         );
+        telemetry.ready.set(true);
         systemd::notify("READY=1");
         loop {
             let signal = async { Event::Signal(signals.next().await) };
@@ -163,6 +194,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
                 Event::Signal(None) => break,
             }
         }
+        telemetry.ready.set(false);
         systemd::notify("STOPPING=1");
         drop(providers);
         drop(pool); // cancels the scrape loops

@@ -312,6 +312,10 @@ targets = ["127.0.0.1:{listen}"]
         let v = value(r#"prometheus_target_scrapes_exceeded_sample_limit_total{job="outpost"}"#)?;
         if v >= 1.0 { Ok(()) } else { Err(format!("exceeded_sample_limit_total {v}")) }
     });
+    let (status, body) = http_get(listen, "/-/ready").expect("GET /-/ready");
+    assert_eq!((status, body.as_str()), (200, "outpost is ready.\n"), "ready once running");
+    let (status, _) = http_get(listen, "/-/healthy").expect("GET /-/healthy");
+    assert_eq!(status, 200);
     let up = value(r#"up{job="limited"}"#).expect("up of the limited job");
     assert_eq!(up, 0.0, "a scrape over its sample_limit is down");
     outpost.assert_running();

@@ -207,6 +207,8 @@ pub struct Telemetry {
     pub queues: Vec<std::rc::Rc<QueueMetrics>>,
     pub scrapes: std::rc::Rc<ScrapeMetrics>,
     pub start_time_seconds: f64,
+    /// The pipeline runs: `/-/ready` answers 200 (503 while false).
+    pub ready: Cell<bool>,
 }
 
 /// Scrape-side counters, under Prometheus's names: scrapes refused for a
@@ -322,7 +324,13 @@ mod tests {
         m.dropped(DropReason::Rejected, 7);
         let scrapes = std::rc::Rc::new(ScrapeMetrics::default());
         scrapes.failed("sample_limit exceeded: more than 5 samples");
-        let text = Telemetry { queues: vec![std::rc::Rc::new(m)], scrapes, start_time_seconds: 1.5 }.render();
+        let text = Telemetry {
+            queues: vec![std::rc::Rc::new(m)],
+            scrapes,
+            start_time_seconds: 1.5,
+            ready: Cell::new(true),
+        }
+        .render();
         assert!(text.contains("\nprometheus_target_scrapes_exceeded_sample_limit_total 1\n"), "{text}");
         assert!(text.contains("\nprometheus_target_scrapes_exceeded_label_limits_total 0\n"), "{text}");
         let mut samples = 0;

@@ -1,6 +1,10 @@
 //! The `listen` endpoint: `/metrics`, `/-/healthy`, `/-/ready`. Connections
 //! are answered one at a time, one request each, the whole exchange bounded
 //! by `TIMEOUT`: the clients are a Prometheus or outpost's own scrape.
+//!
+//! `/-/ready` answers 503 while [`Telemetry::ready`] is false: during start
+//! (the configuration is loaded, the buffers are being recovered) and once
+//! stopping; `/-/healthy` answers 200 whenever the process answers at all.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -17,7 +21,7 @@ const MAX_HEAD: usize = 8 * 1024;
 /// A client whose exchange takes longer is dropped.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-pub async fn serve(listener: TcpListener, telemetry: Rc<Telemetry>) {
+pub async fn serve(listener: &TcpListener, telemetry: Rc<Telemetry>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -65,7 +69,8 @@ fn route(path: &str, telemetry: &Telemetry) -> (&'static str, &'static str, Stri
     match path.split('?').next().unwrap_or("") {
         "/metrics" => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", telemetry.render()),
         "/-/healthy" => ("200 OK", "text/plain", "outpost is healthy.\n".into()),
-        "/-/ready" => ("200 OK", "text/plain", "outpost is ready.\n".into()),
+        "/-/ready" if telemetry.ready.get() => ("200 OK", "text/plain", "outpost is ready.\n".into()),
+        "/-/ready" => ("503 Service Unavailable", "text/plain", "outpost is not ready.\n".into()),
         _ => ("404 Not Found", "text/plain", "not found\n".into()),
     }
 }
@@ -95,5 +100,30 @@ async fn read_head(stream: &mut TcpStream) -> Result<String, &'static str> {
             }
             Err(_) => return Err("400 Bad Request"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[test]
+    fn ready_answers_503_until_the_pipeline_runs() {
+        let telemetry = Telemetry {
+            queues: Vec::new(),
+            scrapes: Rc::default(),
+            start_time_seconds: 0.0,
+            ready: Cell::new(false),
+        };
+        assert_eq!(route("/-/ready", &telemetry).0, "503 Service Unavailable");
+        assert_eq!(route("/-/healthy", &telemetry).0, "200 OK", "healthy while starting");
+        let (status, _, metrics) = route("/metrics", &telemetry);
+        assert_eq!(status, "200 OK");
+        assert!(metrics.contains("process_start_time_seconds"), "process metrics while starting: {metrics}");
+        telemetry.ready.set(true);
+        assert_eq!(route("/-/ready", &telemetry).0, "200 OK");
+        assert_eq!(route("/-/ready?x=1", &telemetry).0, "200 OK");
+        assert_eq!(route("/-/readyz", &telemetry).0, "404 Not Found");
     }
 }
