@@ -59,7 +59,14 @@ impl Queue {
         let mut backoff = Backoff::new(self.config.min_backoff, self.config.max_backoff);
         let failure = loop {
             let (client, body) = (self.client.borrow().clone(), payload.clone());
-            let answer = offload.run(move || client.post(body)).await;
+            let (answer, took) = offload
+                .run(move || {
+                    let started = Instant::now();
+                    (client.post(body), started.elapsed())
+                })
+                .await;
+            // Prometheus times metadata sends in the same histogram.
+            self.metrics.sent_batch_duration.observe(took.as_secs_f64());
             match outcome::classify(&answer, self.config.retry_on_http_429, self.config.max_backoff) {
                 Outcome::Delivered => {
                     add(&m.metadata_total, count);

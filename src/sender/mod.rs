@@ -328,8 +328,14 @@ impl Queue {
             let mut parts = vec![Part { payload: block.payload.clone(), samples: block.samples }];
             while let Some(part) = parts.last().cloned() {
                 let (client, payload) = (self.client.borrow().clone(), part.payload.clone());
-                let answer = offload.run(move || client.post(payload)).await;
+                let (answer, took) = offload
+                    .run(move || {
+                        let started = Instant::now();
+                        (client.post(payload), started.elapsed())
+                    })
+                    .await;
                 let m = &self.metrics;
+                m.sent_batch_duration.observe(took.as_secs_f64());
                 match outcome::classify(&answer, self.config.retry_on_http_429, self.config.max_backoff) {
                     Outcome::Delivered => {
                         backoff.reset();

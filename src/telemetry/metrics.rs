@@ -38,6 +38,8 @@ pub struct QueueMetrics {
     pub shards_min: Cell<u64>,
     pub shards_max: Cell<u64>,
     pub shards_desired: Cell<f64>,
+    /// Duration of each send attempt (the POST, not the wait for a thread).
+    pub sent_batch_duration: Histogram,
     /// Metadata entries the receiver accepted, refused for good, and sent again.
     pub metadata_total: Cell<u64>,
     pub metadata_failed_total: Cell<u64>,
@@ -67,6 +69,7 @@ impl QueueMetrics {
             shards_min: Cell::new(1),
             shards_max: Cell::new(1),
             shards_desired: Cell::new(1.0),
+            sent_batch_duration: Histogram::default(),
             metadata_total: Cell::new(0),
             metadata_failed_total: Cell::new(0),
             metadata_retried_total: Cell::new(0),
@@ -76,6 +79,45 @@ impl QueueMetrics {
 
     pub fn dropped(&self, reason: DropReason, samples: u64) {
         add(&self.samples_dropped_total[reason as usize], samples);
+    }
+}
+
+/// Upper bounds of `sent_batch_duration_seconds`: Prometheus's
+/// (`prometheus.DefBuckets` and 25, 60, 120, 300 s).
+const SEND_BUCKETS: [f64; 15] =
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 60.0, 120.0, 300.0];
+
+/// A histogram over [`SEND_BUCKETS`]; counts are kept per bucket and
+/// rendered cumulative, as the text format wants.
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [Cell<u64>; SEND_BUCKETS.len()],
+    count: Cell<u64>,
+    sum: Cell<f64>,
+}
+
+impl Histogram {
+    pub fn observe(&self, value: f64) {
+        if let Some(i) = SEND_BUCKETS.iter().position(|le| value <= *le) {
+            add(&self.buckets[i], 1);
+        }
+        add(&self.count, 1);
+        self.sum.set(self.sum.get() + value);
+    }
+
+    /// `name_bucket{labels,le=...}` lines, `name_sum` and `name_count`;
+    /// `labels` ends with a comma.
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (le, n) in SEND_BUCKETS.iter().zip(&self.buckets) {
+            cumulative += n.get();
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{le}\"}} {cumulative}");
+        }
+        let labels = labels.trim_end_matches(',');
+        let count = self.count.get();
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum.get());
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
     }
 }
 
@@ -276,6 +318,12 @@ impl Telemetry {
                 let _ = writeln!(out, "{name}{{remote_name=\"{remote}\",url=\"{url}\"}} {}", value(m));
             }
         }
+        let name = "prometheus_remote_storage_sent_batch_duration_seconds";
+        header(&mut out, name, "histogram", "Duration of send calls to the remote storage.");
+        for m in &self.queues {
+            let labels = format!("remote_name=\"{}\",url=\"{}\",", escape(&m.remote_name), escape(&m.url));
+            m.sent_batch_duration.render(&mut out, name, &labels);
+        }
         let q = &self.queues;
         let name = "prometheus_remote_storage_samples_dropped_total";
         header(
@@ -376,5 +424,34 @@ mod tests {
         assert_eq!(m.exceeded_label_limits_total.get(), 3);
         assert_eq!(m.exceeded_body_size_limit_total.get(), 1);
         assert_eq!(m.exceeded_sample_limit_total.get(), 1);
+    }
+
+    #[test]
+    fn send_durations_render_as_a_cumulative_histogram() {
+        let m = QueueMetrics::new("global", "http://h/w");
+        for v in [0.001, 0.02, 0.02, 7.0, 400.0] {
+            m.sent_batch_duration.observe(v);
+        }
+        let text = Telemetry {
+            queues: vec![std::rc::Rc::new(m)],
+            scrapes: Default::default(),
+            start_time_seconds: 0.0,
+            ready: Cell::new(true),
+        }
+        .render();
+        let line = |le: &str| {
+            format!(
+                "prometheus_remote_storage_sent_batch_duration_seconds_bucket{{remote_name=\"global\",url=\"http://h/w\",le=\"{le}\"}} "
+            )
+        };
+        for (le, want) in
+            [("0.005", 1), ("0.01", 1), ("0.025", 3), ("5", 3), ("10", 4), ("300", 4), ("+Inf", 5)]
+        {
+            assert!(text.contains(&format!("{}{want}\n", line(le))), "le={le}: {text}");
+        }
+        assert!(text.contains("prometheus_remote_storage_sent_batch_duration_seconds_count{remote_name=\"global\",url=\"http://h/w\"} 5\n"));
+        assert!(text.contains("prometheus_remote_storage_sent_batch_duration_seconds_sum{remote_name=\"global\",url=\"http://h/w\"} 407.041\n"), "{text}");
+        let parsed = crate::parse::text::TextParser::new(&text).filter(|e| e.is_err()).count();
+        assert_eq!(parsed, 0, "our exposition parses");
     }
 }
