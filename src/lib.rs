@@ -1,14 +1,15 @@
 //! outpost: a Prometheus agent for edge devices.
 //!
 //! ```text
-//!  discovery ──► scrape loops ──► parse ──► relabel ──► staging ──► buffer ──────► sender ──► receiver
-//!  (static,      (one task per    (text     (target,   (batch,      (memory ring,   (ureq, retry,
-//!   file)         target, on one   0.0.4)    metric,    encode,      spills to a     backoff, 413
-//!                 smol executor)             write)     snappy)      segment log)    split, pacing)
+//!  discovery ──► scrape loops ──► parse ──────► relabel ──► staging ──► buffer ──────► sender ──► receivers
+//!  (static,      (one task per    (OpenMetrics  (target,   (batch per   (memory ring,   (per receiver:
+//!   file,         target, on one   1.0, text     metric,    shard,       spills to a     shards, retry,
+//!   Kubernetes)   smol executor)   0.0.4)        write)     snappy)      segment log)    backoff, 413
+//!                                                                                        split, pacing)
 //! ```
 //!
 //! # Layout
-//! - [`agent`]: the main loop; builds the stages and runs them on one `LocalExecutor`.
+//! - [`agent`]: the main loop; builds the stages and runs them on one `LocalExecutor`; SIGHUP reload.
 //! - [`config`]: the TOML schema, durations, sizes, validation with `file:line:col`.
 //! - [`model`]: sorted label sets, sealed blocks, drop reasons.
 //! - [`discovery`]: target groups from `static_configs`, `file_sd_configs` and
@@ -16,14 +17,14 @@
 //!   become targets (populated and relabeled as Prometheus does) and a diff for the scrape pool.
 //! - [`scrape`]: one loop per target; fetch off the executor thread; the per-series cache;
 //!   staleness markers; `up` and `scrape_*`; the pool of running loops.
-//! - [`parse`]: the text exposition format 0.0.4, a pure iterator over borrowed entries.
+//! - [`parse`]: OpenMetrics 1.0 and the text format 0.0.4, pure iterators over borrowed entries.
 //! - [`relabel`]: Prometheus's relabel rules, compiled at load, applied to a label set [pure].
 //! - [`staging`]: samples into batches (one per shard), encoded as remote-write requests, snappy-compressed.
 //! - [`buffer`]: the memory ring and the on-disk segment log; spill, recovery, replay.
 //! - [`client`]: the HTTP client of scrapes and remote write: TLS (rustls, ring), authorization.
 //! - [`sender`]: one queue per receiver; posts blocks in order per shard; classifies answers; backoff; shard count.
 //! - [`offload`]: bounded blocking work off the executor thread.
-//! - [`telemetry`]: self-metrics, served on `listen`.
+//! - [`telemetry`]: self-metrics and process metrics, served on `listen` with `/-/healthy` and `/-/ready`.
 //! - [`systemd`]: sd_notify READY / WATCHDOG / STOPPING.
 //! - [`log`]: the stderr (journald) logger.
 #![forbid(unsafe_code)]
