@@ -23,6 +23,7 @@ use smol::stream::StreamExt;
 use smol::{LocalExecutor, Timer};
 
 use crate::buffer::Buffer;
+use crate::buffer::disk::{DirLock, LockError};
 use crate::client::{Client, ClientError};
 use crate::config::{self, Config};
 use crate::discovery::Update;
@@ -45,6 +46,8 @@ pub enum AgentError {
     Signals(std::io::Error),
     /// A TLS or credential file that was usable when the config was checked is not now.
     Client(String, ClientError),
+    /// Another process holds `data_dir` or a queue directory under it.
+    Locked(LockError),
 }
 
 impl std::fmt::Display for AgentError {
@@ -53,6 +56,7 @@ impl std::fmt::Display for AgentError {
             AgentError::Listen(addr, e) => write!(f, "listen on {addr}: {e}"),
             AgentError::Signals(e) => write!(f, "install signal handlers: {e}"),
             AgentError::Client(what, e) => write!(f, "{what}: {e}"),
+            AgentError::Locked(e) => e.fmt(f),
         }
     }
 }
@@ -61,6 +65,8 @@ impl std::error::Error for AgentError {}
 
 /// Runs until SIGTERM or SIGINT; SIGHUP reloads `config.origin`.
 pub fn run(config: &Config) -> Result<(), AgentError> {
+    // Before anything else: a second instance must not bind `listen` or read a segment.
+    let _locks = lock_dirs(config)?;
     let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup]).map_err(AgentError::Signals)?;
     let listener = match config.listen {
         Some(addr) => Some(
@@ -225,6 +231,23 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         drop(background);
     }));
     Ok(())
+}
+
+/// Locks `data_dir`, then each queue directory under it (a queue directory may be shared through
+/// a symlink or another instance's `data_dir`). Contention fails the start; a directory that
+/// cannot be created or locked is logged, and its buffer falls back as `Buffer::open` says.
+fn lock_dirs(config: &Config) -> Result<Vec<DirLock>, AgentError> {
+    let dirs = std::iter::once(config.data_dir.clone())
+        .chain(config.remote_write.iter().map(|rw| config.data_dir.join(config::buffer_dir(&rw.name))));
+    let mut locks = Vec::new();
+    for dir in dirs {
+        match DirLock::acquire(&dir) {
+            Ok(lock) => locks.push(lock),
+            Err(e @ LockError::Held { .. }) => return Err(AgentError::Locked(e)),
+            Err(e) => log::warn!("{e}: running without a lock"),
+        }
+    }
+    Ok(locks)
 }
 
 enum Event {

@@ -29,10 +29,10 @@ fn notify_to(path: &std::ffi::OsStr, state: &str) -> std::io::Result<usize> {
 /// How often to send `WATCHDOG=1`: half of `$WATCHDOG_USEC`, if systemd set it
 /// for this process.
 pub fn watchdog_interval() -> Option<Duration> {
-    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
-        if pid.parse::<u32>().ok() != Some(std::process::id()) {
-            return None;
-        }
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
     }
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
     (usec > 0).then(|| Duration::from_micros(usec / 2))

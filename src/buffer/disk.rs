@@ -7,6 +7,7 @@
 
 mod error;
 mod files;
+mod lock;
 mod recover;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -20,6 +21,7 @@ use bytes::Bytes;
 pub use error::{AppendError, DiskError, Target};
 pub use files::{AppendOnly, Opener, SegmentFile};
 use files::{CURSOR_FILE, DELIVERED_FILE, remove_segment, segment_path, sync_dir, write_all};
+pub use lock::{DirLock, LOCK_FILE, LockError};
 pub use recover::{Recovery, SegmentDamage};
 
 use super::segment::{

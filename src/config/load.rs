@@ -378,12 +378,10 @@ fn queue_config(src: &Source, raw: &RawQueueConfig) -> Result<QueueConfig, Confi
     };
     let min_shards = shards("min_shards", &raw.min_shards, MIN_SHARDS)?;
     let max_shards = shards("max_shards", &raw.max_shards, MAX_SHARDS.max(min_shards))?;
-    if min_shards > max_shards {
-        if let Some(place) = raw.min_shards.as_ref().or(raw.max_shards.as_ref()) {
-            return Err(
-                src.at(place, format!("min_shards {min_shards} is greater than max_shards {max_shards}"))
-            );
-        }
+    if min_shards > max_shards
+        && let Some(place) = raw.min_shards.as_ref().or(raw.max_shards.as_ref())
+    {
+        return Err(src.at(place, format!("min_shards {min_shards} is greater than max_shards {max_shards}")));
     }
     let rate_limit = match &raw.rate_limit {
         Some(value) => src.size(value)?,

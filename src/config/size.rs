@@ -65,7 +65,7 @@ pub fn parse(s: &str) -> Result<u64, SizeError> {
 /// Formats with the largest binary unit that divides exactly ("4MiB", "1536B").
 pub fn format(bytes: u64) -> String {
     for (suffix, mult) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes != 0 && bytes % mult == 0 {
+        if bytes != 0 && bytes.is_multiple_of(mult) {
             return format!("{}{suffix}", bytes / mult);
         }
     }

@@ -53,12 +53,12 @@ impl<'a> OpenMetricsParser<'a> {
         let b = body.as_bytes();
         if !self.done && b.first().is_some_and(|&c| CLASS[usize::from(c)] & METRIC != 0) {
             // A last line without '\n' is an error (no `# EOF`): the full parser reports it.
-            if let Some(end) = memchr::memchr(b'\n', b) {
-                if let Some((key, value, timestamp_ms)) = known_sample(&body[..end], &mut known) {
-                    self.line += 1;
-                    self.rest = &body[end + 1..];
-                    return Some(Ok(Scanned::Known { key, value, timestamp_ms }));
-                }
+            if let Some(end) = memchr::memchr(b'\n', b)
+                && let Some((key, value, timestamp_ms)) = known_sample(&body[..end], &mut known)
+            {
+                self.line += 1;
+                self.rest = &body[end + 1..];
+                return Some(Ok(Scanned::Known { key, value, timestamp_ms }));
             }
         }
         self.next().map(|r| r.map(Scanned::Entry))
@@ -72,10 +72,10 @@ fn known_sample<'a, K>(
     known: &mut impl FnMut(&'a str) -> Option<K>,
 ) -> Option<(K, f64, Option<i64>)> {
     let (head, last) = line.rsplit_once(' ')?;
-    if let Some(value) = value(last) {
-        if let Some(key) = known(head) {
-            return Some((key, value, None));
-        }
+    if let Some(value) = value(last)
+        && let Some(key) = known(head)
+    {
+        return Some((key, value, None));
     }
     let (series, token) = head.rsplit_once(' ')?;
     let timestamp_ms = seconds_to_ms(last).ok()?;

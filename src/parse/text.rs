@@ -77,10 +77,10 @@ fn known_sample<'a, K>(
 ) -> Option<(K, f64, Option<i64>)> {
     let (head, last) = split_last_token(line)?;
     // `series value`: the common case.
-    if let Some(value) = value(last) {
-        if let Some(key) = known(head) {
-            return Some((key, value, None));
-        }
+    if let Some(value) = value(last)
+        && let Some(key) = known(head)
+    {
+        return Some((key, value, None));
     }
     // `series value timestamp`.
     let (series, token) = split_last_token(head)?;

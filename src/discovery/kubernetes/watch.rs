@@ -315,10 +315,10 @@ impl Watcher {
 
     fn connect(&mut self) -> Result<(String, Client), Failure> {
         let epoch = CREDENTIALS_EPOCH.load(Ordering::SeqCst);
-        if let Some((server, client, built)) = &self.client {
-            if *built == epoch {
-                return Ok((server.clone(), client.clone()));
-            }
+        if let Some((server, client, built)) = &self.client
+            && *built == epoch
+        {
+            return Ok((server.clone(), client.clone()));
         }
         let endpoint = self.access.endpoint().map_err(|e| Failure::Other(e.to_string()))?;
         let timeout = self.settings.list_timeout;
