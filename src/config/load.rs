@@ -6,8 +6,9 @@
 use super::http::load::RawHttpClient;
 use super::schema::{self, Labels, RawBuffer, RawConfig, RawGlobal, RawQueueConfig};
 use super::schema::{RawFileSdConfig, RawMetadataConfig, RawRelabelConfig, RawRemoteWrite, RawScrapeConfig};
-use super::{BufferConfig, Config, Global, MetadataConfig, QueueConfig, RemoteWrite, Scheme, ScrapeConfig};
+use super::{BODY_SIZE_LIMIT, BufferConfig, Config, Global, MetadataConfig, QueueConfig, RemoteWrite};
 use super::{FileSdConfig, Persist, StaticConfig, check, duration, http, size};
+use super::{Scheme, ScrapeBudget, ScrapeConfig};
 use crate::relabel::{Field, Rule, RuleSpec};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -164,6 +165,32 @@ impl Source<'_> {
         Ok(Some(d))
     }
 
+    /// `series_limit`, `new_series_limit` (counts) and `label_bytes_limit`, `line_length_limit`
+    /// (sizes), each `base`'s where absent.
+    fn budget(
+        &self,
+        [series, new_series]: [&Option<Spanned<u64>>; 2],
+        [label_bytes, line_length]: [&Option<Spanned<String>>; 2],
+        base: ScrapeBudget,
+    ) -> Result<ScrapeBudget, ConfigError> {
+        let count = |v: &Option<Spanned<u64>>, base| {
+            v.as_ref().map_or(base, |v| usize::try_from(*v.get_ref()).unwrap_or(usize::MAX))
+        };
+        let size =
+            |v, base: usize| self.size_or(v, base as u64).map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        Ok(ScrapeBudget {
+            series: count(series, base.series),
+            new_series: count(new_series, base.new_series),
+            label_bytes: size(label_bytes, base.label_bytes)?,
+            line_length: size(line_length, base.line_length)?,
+        })
+    }
+
+    /// A size that may be absent: `default` then.
+    fn size_or(&self, value: &Option<Spanned<String>>, default: u64) -> Result<u64, ConfigError> {
+        value.as_ref().map_or(Ok(default), |v| self.size(v))
+    }
+
     fn size(&self, value: &Spanned<String>) -> Result<u64, ConfigError> {
         size::parse(value.get_ref())
             .map_err(|e| self.at(value, format!("invalid size {:?}: {e}", value.get_ref())))
@@ -210,6 +237,12 @@ fn global(src: &Source, raw: &RawGlobal) -> Result<Global, ConfigError> {
         scrape_interval,
         scrape_timeout: src.timeout(&raw.scrape_timeout, scrape_interval, SCRAPE_TIMEOUT, "in [global]")?,
         external_labels: src.labels(&raw.external_labels, true)?,
+        body_size_limit: src.size_or(&raw.body_size_limit, BODY_SIZE_LIMIT)?,
+        budget: src.budget(
+            [&raw.series_limit, &raw.new_series_limit],
+            [&raw.label_bytes_limit, &raw.line_length_limit],
+            ScrapeBudget::default(),
+        )?,
     })
 }
 
@@ -484,10 +517,14 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
         label_limit: limit(&job.label_limit),
         label_name_length_limit: limit(&job.label_name_length_limit),
         label_value_length_limit: limit(&job.label_value_length_limit),
-        body_size_limit: match &job.body_size_limit {
-            Some(value) => src.size(value)?,
-            None => 0,
-        },
+        // A job's "0" means no limit (in Prometheus it means the global one), so a job can
+        // still lift the edge default.
+        body_size_limit: src.size_or(&job.body_size_limit, global.body_size_limit)?,
+        budget: src.budget(
+            [&job.series_limit, &job.new_series_limit],
+            [&job.label_bytes_limit, &job.line_length_limit],
+            global.budget,
+        )?,
         params: params(src, &job.params)?,
         static_configs,
         file_sd_configs,

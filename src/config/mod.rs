@@ -53,6 +53,34 @@ pub struct Global {
     pub scrape_timeout: Duration,
     /// Added to every series at send time where the series lacks the name.
     pub external_labels: BTreeMap<String, String>,
+    /// Every job's `body_size_limit` unless it sets its own; 0 = none.
+    pub body_size_limit: u64,
+    /// Every job's scrape budget unless it sets its own values.
+    pub budget: ScrapeBudget,
+}
+
+/// The default decompressed body limit: vmagent's `-promscrape.maxScrapeSize`. Prometheus has
+/// none; on a device with a few hundred MiB a single target could otherwise take them all.
+pub const BODY_SIZE_LIMIT: u64 = 16 << 20;
+
+/// What one scrape of one target may make outpost hold, beyond Prometheus's limits (README,
+/// "Memory budget"). Exceeding a bound fails the scrape (`up` 0); 0 means no bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScrapeBudget {
+    /// Samples in one scrape, before metric relabeling (`sample_limit` counts after it).
+    pub series: usize,
+    /// Series first seen in one scrape (a page whose series all change every time).
+    pub new_series: usize,
+    /// Bytes of one series' label names and values, after metric relabeling.
+    pub label_bytes: usize,
+    /// Bytes of one exposition line, checked as the body is read.
+    pub line_length: usize,
+}
+
+impl Default for ScrapeBudget {
+    fn default() -> Self {
+        ScrapeBudget { series: 100_000, new_series: 100_000, label_bytes: 64 << 10, line_length: 128 << 10 }
+    }
 }
 
 /// The budget of each remote_write's buffer: every `[[remote_write]]` has
@@ -153,8 +181,10 @@ pub struct ScrapeConfig {
     pub label_limit: usize,
     pub label_name_length_limit: usize,
     pub label_value_length_limit: usize,
-    /// Bytes of the uncompressed body.
+    /// Bytes of the uncompressed body; resolved: the job's, else the global one.
     pub body_size_limit: u64,
+    /// Resolved likewise, bound by bound.
+    pub budget: ScrapeBudget,
     /// URL query parameters of every scrape (Prometheus's `params`).
     pub params: BTreeMap<String, Vec<String>>,
     pub static_configs: Vec<StaticConfig>,

@@ -34,6 +34,11 @@ pub struct RawGlobal {
     pub scrape_timeout: Option<Spanned<String>>,
     #[serde(default)]
     pub external_labels: Labels,
+    pub body_size_limit: Option<Spanned<String>>,
+    pub series_limit: Option<Spanned<u64>>,
+    pub new_series_limit: Option<Spanned<u64>>,
+    pub label_bytes_limit: Option<Spanned<String>>,
+    pub line_length_limit: Option<Spanned<String>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -140,6 +145,10 @@ pub struct RawScrapeConfig {
     pub label_name_length_limit: Option<Spanned<u64>>,
     pub label_value_length_limit: Option<Spanned<u64>>,
     pub body_size_limit: Option<Spanned<String>>,
+    pub series_limit: Option<Spanned<u64>>,
+    pub new_series_limit: Option<Spanned<u64>>,
+    pub label_bytes_limit: Option<Spanned<String>>,
+    pub line_length_limit: Option<Spanned<String>>,
     pub basic_auth: Option<Spanned<RawBasicAuth>>,
     pub bearer_token_file: Option<Spanned<String>>,
     pub authorization: Option<Spanned<RawAuthorization>>,

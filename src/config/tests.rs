@@ -77,7 +77,8 @@ fn job(name: &str, interval: Duration, timeout: Duration, targets: &[&str]) -> S
         label_limit: 0,
         label_name_length_limit: 0,
         label_value_length_limit: 0,
-        body_size_limit: 0,
+        body_size_limit: BODY_SIZE_LIMIT,
+        budget: ScrapeBudget::default(),
         params: BTreeMap::new(),
         file_sd_configs: vec![],
         kubernetes_sd_configs: vec![],
@@ -116,6 +117,8 @@ fn documented_config(origin: &str) -> Config {
             scrape_interval: secs(15),
             scrape_timeout: secs(10),
             external_labels: map(&[("cluster", "edge-01")]),
+            body_size_limit: BODY_SIZE_LIMIT,
+            budget: ScrapeBudget::default(),
         },
         buffer: buffer_defaults(),
         remote_write: vec![RemoteWrite {
@@ -199,6 +202,8 @@ fn defaults_are_resolved() {
             scrape_interval: secs(60),
             scrape_timeout: secs(10),
             external_labels: BTreeMap::new(),
+            body_size_limit: BODY_SIZE_LIMIT,
+            budget: ScrapeBudget::default(),
         },
         buffer: buffer_defaults(),
         remote_write: vec![RemoteWrite {
@@ -440,7 +445,7 @@ fn errors_name_origin_line_col_and_reason() {
         // toml's own errors, without its snippet.
         (
             format!("{RW}[global]\nscrape_intervall = \"15s\"\n"),
-            "t.toml:4:1: unknown field `scrape_intervall`, expected one of `scrape_interval`, `scrape_timeout`, `external_labels`",
+            "t.toml:4:1: unknown field `scrape_intervall`, expected one of `scrape_interval`, `scrape_timeout`, `external_labels`, `body_size_limit`, `series_limit`, `new_series_limit`, `label_bytes_limit`, `line_length_limit`",
         ),
         (
             format!("{RW}[remote_write.queue_config]\nfoo = 1\n"),
@@ -612,6 +617,37 @@ fn scrape_limits_and_params_are_parsed() {
     assert_eq!(job.params, BTreeMap::from([("module".to_string(), vec!["x".to_string(), "y".to_string()])]));
     let empty = format!("{RW}[[scrape_configs]]\njob_name = \"a\"\nparams = {{ module = [] }}\n");
     assert_eq!(err(&empty), "t.toml:5:12: params \"module\": needs a name and at least one value");
+}
+
+/// The memory budget: an edge default body limit (a deviation from Prometheus's none), set in
+/// `[global]` for every job; a job's own value wins, and a job's "0" means no limit.
+#[test]
+fn scrape_budget_defaults_global_values_and_job_overrides() {
+    let jobs = "[[scrape_configs]]\njob_name = \"a\"\n[[scrape_configs]]\njob_name = \"b\"\n\
+        body_size_limit = \"0\"\nseries_limit = 0\nnew_series_limit = 7\nlabel_bytes_limit = \"1KiB\"\n\
+        line_length_limit = \"0\"\n";
+    let config = parse(&format!("{RW}{jobs}"), "t.toml").expect("valid");
+    let (a, b) = (&config.scrape_configs[0], &config.scrape_configs[1]);
+    assert_eq!((a.body_size_limit, a.budget), (16 << 20, ScrapeBudget::default()));
+    assert_eq!(
+        ScrapeBudget::default(),
+        ScrapeBudget { series: 100_000, new_series: 100_000, label_bytes: 65536, line_length: 131072 }
+    );
+    let lifted = ScrapeBudget { series: 0, new_series: 7, label_bytes: 1024, line_length: 0 };
+    assert_eq!((b.body_size_limit, b.budget), (0, lifted));
+
+    let global = "[global]\nbody_size_limit = \"1MiB\"\nseries_limit = 10\nnew_series_limit = 5\n\
+        label_bytes_limit = \"2KiB\"\nline_length_limit = \"4KiB\"\n";
+    let config = parse(&format!("{global}{RW}{jobs}"), "t.toml").expect("valid");
+    let (a, b) = (&config.scrape_configs[0], &config.scrape_configs[1]);
+    let set = ScrapeBudget { series: 10, new_series: 5, label_bytes: 2048, line_length: 4096 };
+    assert_eq!((config.global.body_size_limit, config.global.budget), (1 << 20, set));
+    assert_eq!((a.body_size_limit, a.budget), (1 << 20, set));
+    assert_eq!((b.body_size_limit, b.budget), (0, lifted));
+    assert_eq!(
+        err(&format!("[global]\nline_length_limit = \"wide\"\n{RW}")),
+        "t.toml:2:21: invalid size \"wide\": expected an integer number of bytes"
+    );
 }
 
 #[test]

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use smol::channel::Sender;
 
-use crate::config::{FileSdConfig, KubernetesSdConfig, ScrapeConfig, duration};
+use crate::config::{FileSdConfig, KubernetesSdConfig, ScrapeBudget, ScrapeConfig, duration};
 use crate::model::Labels;
 use crate::offload::Offload;
 use crate::relabel;
@@ -136,6 +136,8 @@ pub struct Limits {
     pub label_value_length: usize,
     /// Bytes of the uncompressed body.
     pub body_size: u64,
+    /// outpost's own bounds of what one scrape may hold.
+    pub budget: ScrapeBudget,
 }
 
 /// Turns a discovered label set (with `__address__`) into a target, as
@@ -207,6 +209,7 @@ pub fn populate(mut labels: Labels, sc: &ScrapeConfig) -> Result<Option<Target>,
             label_name_length: sc.label_name_length_limit,
             label_value_length: sc.label_value_length_limit,
             body_size: sc.body_size_limit,
+            budget: sc.budget,
         },
         metric_relabel: sc.metric_relabel_configs.clone(),
     }))

@@ -49,6 +49,7 @@ mod tests {
             label_name_length_limit: 0,
             label_value_length_limit: 0,
             body_size_limit: 0,
+            budget: Default::default(),
             params: BTreeMap::new(),
             file_sd_configs: vec![],
             kubernetes_sd_configs: vec![],

@@ -73,9 +73,9 @@ pub async fn run(target: Target, client: Rc<RefCell<Client>>, cx: &Context<'_>, 
         let started = Instant::now();
         let timestamp_ms = millis(SystemTime::now());
         let client = client.borrow().clone();
-        let (url, timeout, limit) = (target.url.clone(), target.timeout, target.limits.body_size);
+        let (url, timeout, limits) = (target.url.clone(), target.timeout, target.limits);
         let work = cx.offload.run(move || {
-            let result = fetch::fetch(&client, &url, timeout, limit, &mut body);
+            let result = fetch::fetch(&client, &url, timeout, &limits, &mut body);
             (body, result)
         });
         // A scrape in flight when the target is removed is abandoned.
@@ -88,6 +88,12 @@ pub async fn run(target: Target, client: Rc<RefCell<Client>>, cx: &Context<'_>, 
         let result = fetched.map_err(|e| e.to_string()).and_then(|format| {
             ingest(&body, format, &target, &mut cache, &outgoing, timestamp_ms, &mut staged)
         });
+        // The body is parsed; after an unusually large one (or a failed one, which may hold up
+        // to the limit) the buffer goes back to what this target needs.
+        let used = if result.is_ok() { body.len() } else { 0 };
+        body.clear();
+        trim(&mut body, used);
+        let staged_len = staged.len();
         let now = Instant::now();
         let report = match result {
             Ok(scraped) => {
@@ -112,6 +118,8 @@ pub async fn run(target: Target, client: Rc<RefCell<Client>>, cx: &Context<'_>, 
         for labels in stale.drain(..) {
             append(cx.queues, &labels, staleness::STALE_NAN, timestamp_ms, now);
         }
+        trim(&mut staged, staged_len);
+        trim(&mut stale, 0);
         let report = ScrapeReport { duration_seconds: (now - started).as_secs_f64(), ..report };
         for (labels, value) in report_labels.iter().zip(report.values()) {
             if let Some(labels) = labels {
@@ -142,6 +150,19 @@ pub async fn run(target: Target, client: Rc<RefCell<Client>>, cx: &Context<'_>, 
         for labels in stale.iter().chain(report_labels.iter().flatten()) {
             append(cx.queues, labels, staleness::STALE_NAN, timestamp_ms, now);
         }
+    }
+}
+
+/// Capacity a buffer keeps whatever it held: below it, shrinking is not worth an allocation.
+const KEEP_CAPACITY_BYTES: usize = 64 << 10;
+
+/// Shrinks `v` to `used` elements when it holds more than twice that (and more than
+/// `KEEP_CAPACITY_BYTES`): one unusually large scrape must not pin its peak for good, while
+/// a target of steady size keeps its buffers and allocates nothing per scrape.
+pub(crate) fn trim<T>(v: &mut Vec<T>, used: usize) {
+    let keep = KEEP_CAPACITY_BYTES / size_of::<T>().max(1);
+    if v.capacity() > keep && v.capacity() > used.saturating_mul(2) {
+        v.shrink_to(used.max(keep));
     }
 }
 
@@ -184,7 +205,14 @@ pub fn ingest(
         let (lookup, value, sample_ts) = match scanned.map_err(|e| e.to_string())? {
             Scanned::Known { key, value, timestamp_ms } => (key, value, timestamp_ms),
             Scanned::Entry(Entry::Sample(sample)) => {
-                (cache.lookup(&sample, target, outgoing)?, sample.value, sample.timestamp_ms)
+                let lookup = cache.lookup(&sample, target, outgoing)?;
+                let limit = target.limits.budget.new_series;
+                if limit > 0 && cache.added() > limit {
+                    return Err(format!(
+                        "new_series_limit exceeded: more than {limit} new series in one scrape"
+                    ));
+                }
+                (lookup, sample.value, sample.timestamp_ms)
             }
             Scanned::Entry(entry) => {
                 cache.record(&entry, format);
@@ -192,6 +220,10 @@ pub fn ingest(
             }
         };
         scraped.samples += 1;
+        let budget = &target.limits.budget;
+        if budget.series > 0 && scraped.samples > budget.series {
+            return Err(format!("series_limit exceeded: more than {} samples in one scrape", budget.series));
+        }
         let timestamp = match (target.honor_timestamps, sample_ts) {
             (true, Some(ts)) => ts,
             _ => timestamp_ms,
@@ -239,4 +271,22 @@ fn series_of(target: &Target, name: &str) -> Labels {
     let mut labels = target.labels.clone();
     labels.set("__name__".into(), name.to_owned());
     labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trim;
+
+    #[test]
+    fn buffers_shrink_after_a_peak_and_keep_a_steady_size() {
+        let mut body: Vec<u8> = Vec::with_capacity(1 << 30 >> 6); // a 16 MiB peak
+        trim(&mut body, 100_000);
+        assert!(body.capacity() >= 100_000 && body.capacity() < 200_000, "{}", body.capacity());
+        let before = body.capacity();
+        trim(&mut body, 90_000); // within twice: kept, no allocation
+        assert_eq!(body.capacity(), before);
+        let mut small: Vec<u64> = Vec::with_capacity(1000);
+        trim(&mut small, 0); // under 64 KiB: not worth an allocation
+        assert_eq!(small.capacity(), 1000);
+    }
 }

@@ -195,8 +195,10 @@ impl SeriesCache {
             false
         });
         if self.series.len() != before {
-            // Positions moved: re-index in place (the table keeps its capacity).
+            // Positions moved: re-index in place (the table keeps its capacity, unless this
+            // target now has far fewer series than at its peak).
             self.index.clear();
+            self.shrink();
             self.index.extend(self.series.iter().enumerate().map(|(i, (text, _))| (text.clone(), i)));
         }
         added
@@ -210,6 +212,16 @@ impl SeriesCache {
         }
         self.index.clear();
         stale.extend(self.series.drain(..).filter(|(_, c)| c.exposed).filter_map(|(_, c)| c.labels));
+        self.shrink();
+    }
+
+    /// Gives back the capacity of a peak far above the series now held (see `scrape::trim`).
+    fn shrink(&mut self) {
+        let len = self.series.len();
+        super::trim(&mut self.series, len);
+        if self.index.capacity() > len.saturating_mul(2).max(1024) {
+            self.index.shrink_to(len);
+        }
     }
 
     /// Series first seen in the current scrape so far.
@@ -236,6 +248,13 @@ pub fn encode(labels: &Labels, outgoing: &[Rc<Outgoing>]) -> Option<Encoded> {
 /// messages are Prometheus's.
 pub fn check_limits(labels: &Labels, limits: &Limits) -> Result<(), String> {
     let metric: String = labels.get("__name__").unwrap_or("").chars().take(50).collect();
+    let bytes: usize = labels.iter().map(|l| l.name.len() + l.value.len()).sum();
+    if limits.budget.label_bytes > 0 && bytes > limits.budget.label_bytes {
+        return Err(format!(
+            "label_bytes_limit exceeded (metric: {metric}, label bytes: {bytes}, limit: {})",
+            limits.budget.label_bytes
+        ));
+    }
     if limits.label > 0 && labels.len() > limits.label {
         return Err(format!(
             "label_limit exceeded (metric: {metric}, number of labels: {}, limit: {})",
@@ -430,6 +449,19 @@ mod tests {
             check_limits(&labels, &limits(0, 0, 4)),
             Err("label_value_length_limit exceeded (metric: m, label name: a, value: \"12345\", length: 5, limit: 4)"
                 .into())
+        );
+        // outpost's own: the bytes of every name and value together.
+        let bytes: usize = labels.iter().map(|l| l.name.len() + l.value.len()).sum();
+        let mut budget = Limits::default();
+        budget.budget.label_bytes = bytes;
+        assert_eq!(check_limits(&labels, &budget), Ok(()));
+        budget.budget.label_bytes = bytes - 1;
+        assert_eq!(
+            check_limits(&labels, &budget),
+            Err(format!(
+                "label_bytes_limit exceeded (metric: m, label bytes: {bytes}, limit: {})",
+                bytes - 1
+            ))
         );
     }
 

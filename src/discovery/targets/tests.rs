@@ -17,6 +17,7 @@ fn job(name: &str) -> ScrapeConfig {
         label_name_length_limit: 0,
         label_value_length_limit: 0,
         body_size_limit: 0,
+        budget: Default::default(),
         params: BTreeMap::new(),
         static_configs: vec![],
         file_sd_configs: vec![],
