@@ -205,14 +205,7 @@ pub fn ingest(
         let (lookup, value, sample_ts) = match scanned.map_err(|e| e.to_string())? {
             Scanned::Known { key, value, timestamp_ms } => (key, value, timestamp_ms),
             Scanned::Entry(Entry::Sample(sample)) => {
-                let lookup = cache.lookup(&sample, target, outgoing)?;
-                let limit = target.limits.budget.new_series;
-                if limit > 0 && cache.added() > limit {
-                    return Err(format!(
-                        "new_series_limit exceeded: more than {limit} new series in one scrape"
-                    ));
-                }
-                (lookup, sample.value, sample.timestamp_ms)
+                (cache.lookup(&sample, target, outgoing)?, sample.value, sample.timestamp_ms)
             }
             Scanned::Entry(entry) => {
                 cache.record(&entry, format);
@@ -223,6 +216,10 @@ pub fn ingest(
         let budget = &target.limits.budget;
         if budget.series > 0 && scraped.samples > budget.series {
             return Err(format!("series_limit exceeded: more than {} samples in one scrape", budget.series));
+        }
+        if budget.new_series > 0 && cache.added() > budget.new_series {
+            let limit = budget.new_series;
+            return Err(format!("new_series_limit exceeded: more than {limit} new series in one scrape"));
         }
         let timestamp = match (target.honor_timestamps, sample_ts) {
             (true, Some(ts)) => ts,

@@ -82,22 +82,40 @@ struct Metadata {
 /// without an address).
 pub type Listed = Vec<(String, Option<Group>)>;
 
-/// A list response: its resourceVersion and each object's (source, group).
+/// Objects one list or watch may make outpost hold (README, "Memory budget"): the groups of
+/// 5,000 pods take tens of MiB; an edge device discovers its own node's pods
+/// (`spec.nodeName=`), a kubelet runs at most 110 by default.
+pub const MAX_OBJECTS: usize = 5_000;
+
+/// A list response: its resourceVersion and each object's (source, group). The items are
+/// counted before any is decoded, and decoded one at a time.
 pub fn decode_list(role: Role, body: &[u8]) -> Result<(String, Listed), String> {
-    fn items<T: DeserializeOwned>(body: &[u8]) -> Result<(String, Vec<T>), String> {
-        let list: List<T> = serde_json::from_slice(body).map_err(|e| format!("list: {e}"))?;
-        Ok((list.metadata.resource_version, list.items.unwrap_or_default()))
+    let list: List<&RawValue> = serde_json::from_slice(body).map_err(|e| format!("list: {e}"))?;
+    let items = list.items.unwrap_or_default();
+    if items.len() > MAX_OBJECTS {
+        return Err(format!(
+            "list: {} objects, more than the {MAX_OBJECTS} outpost keeps; select fewer (namespaces, \
+             selectors such as spec.nodeName=)",
+            items.len()
+        ));
     }
-    Ok(match role {
-        Role::Pod => {
-            let (rv, pods) = items::<pods::Pod>(body)?;
-            (rv, pods.iter().map(|p| (pod_source(&p.metadata), Some(pods::group(p)))).collect())
-        }
-        Role::Node => {
-            let (rv, nodes) = items::<nodes::Node>(body)?;
-            (rv, nodes.iter().map(|n| (nodes::source(&n.metadata.name), nodes::group(n))).collect())
-        }
-    })
+    fn decode<T: DeserializeOwned>(item: &RawValue) -> Result<T, String> {
+        serde_json::from_str(item.get()).map_err(|e| format!("list: {e}"))
+    }
+    let mut listed = Vec::with_capacity(items.len());
+    for item in items {
+        listed.push(match role {
+            Role::Pod => {
+                let pod: pods::Pod = decode(item)?;
+                (pod_source(&pod.metadata), Some(pods::group(&pod)))
+            }
+            Role::Node => {
+                let node: nodes::Node = decode(item)?;
+                (nodes::source(&node.metadata.name), nodes::group(&node))
+            }
+        });
+    }
+    Ok((list.metadata.resource_version, listed))
 }
 
 /// One line of a watch stream.

@@ -26,8 +26,10 @@ use crate::config::{KubernetesRole as Role, KubernetesSdConfig};
 use crate::discovery::{Group, Updates, percent_encode};
 use crate::sender::backoff::Backoff;
 
-/// A list body larger than this is refused (a K3s node's pods take ~10 KiB each).
-const MAX_LIST_BYTES: u64 = 64 << 20;
+/// A list body larger than this is refused (a K3s node's pods take ~10 KiB each; 5,000
+/// objects, `events::MAX_OBJECTS`, are about 50 MiB of real pods, but a list that large is
+/// not an edge device's to hold).
+const MAX_LIST_BYTES: u64 = 32 << 20;
 /// A watch that ends sooner with no event is a failure, not a renewal.
 const MIN_WATCH: Duration = Duration::from_secs(1);
 /// A single watch event larger than this ends the stream.
@@ -451,6 +453,13 @@ impl Watcher {
             }
             if let Some(group) = self.cache.apply(event) {
                 self.send(vec![group])?;
+            }
+            if self.cache.len() > events::MAX_OBJECTS {
+                // The relist that follows refuses the set whole, with the same reason.
+                return Err(Failure::Other(format!(
+                    "watch {url}: more than the {} objects outpost keeps",
+                    events::MAX_OBJECTS
+                )));
             }
             if self.stopped() {
                 return Err(Failure::Stopped);
