@@ -144,6 +144,8 @@ impl Queue {
         m.shards_min.set(sharding.min as u64);
         m.shards_max.set(sharding.max as u64);
         m.shards_desired.set(sharding.desired);
+        m.buffer_memory_limit_bytes.set(buffer_config.memory);
+        m.buffer_disk_limit_bytes.set(buffer_config.disk);
         drop(sharding);
         queue.account();
         Ok(queue)
