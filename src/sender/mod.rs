@@ -90,6 +90,8 @@ pub struct Queue {
     /// most one of each per `LOG_EVERY` (the metrics count every one).
     loss_log: Throttle,
     refusal_log: Throttle,
+    /// A receiver's unusable `Retry-After` (capped, past, unreadable), once per `LOG_EVERY`.
+    retry_after_log: Throttle,
     /// Since when no send has been accepted, shared by the shards (one log line per outage).
     outage: RefCell<Option<Outage>>,
     /// Backlog uploads are paced up to this instant (all shards together).
@@ -134,6 +136,7 @@ impl Queue {
             metrics: Rc::new(QueueMetrics::new(&rw.name, &rw.url)),
             loss_log: Throttle::new(LOG_EVERY),
             refusal_log: Throttle::new(LOG_EVERY),
+            retry_after_log: Throttle::new(LOG_EVERY),
             outage: RefCell::new(None),
             paced_until: Cell::new(None),
             metadata_config: rw.metadata_config.clone(),
@@ -338,7 +341,8 @@ impl Queue {
                     .await;
                 let m = &self.metrics;
                 m.sent_batch_duration.observe(took.as_secs_f64());
-                match outcome::classify(&answer, self.config.retry_on_http_429, self.config.max_backoff) {
+                let (on_429, max_backoff) = (self.config.retry_on_http_429, self.config.max_backoff);
+                match outcome::classify(&answer, on_429, max_backoff, SystemTime::now()) {
                     Outcome::Delivered => {
                         backoff.reset();
                         parts.pop();
@@ -356,8 +360,13 @@ impl Queue {
                         }
                         self.pace(part.payload.len()).await;
                     }
-                    Outcome::Retry { after, reason } => {
+                    Outcome::Retry { after, reason, warning } => {
                         add(&m.samples_retried_total, u64::from(part.samples));
+                        if let Some(w) = warning {
+                            if let Some(held) = self.retry_after_log.pass(Instant::now()) {
+                                log::warn!("remote_write {}: {reason}: {w}{}", self.name, held_back(held));
+                            }
+                        }
                         self.note_outage(&reason);
                         self.buffer.borrow_mut().outage();
                         self.account();
