@@ -10,6 +10,7 @@
 //! seals the open batches and starts a new epoch, sent once the old one is.
 
 pub mod backoff;
+pub mod flow;
 pub mod http;
 pub mod metadata;
 pub mod outcome;
@@ -34,8 +35,7 @@ use crate::staging::Staging;
 use crate::staging::encode::{self, Part};
 use crate::telemetry::QueueMetrics;
 use crate::telemetry::metrics::add;
-use backoff::Backoff;
-use outcome::Outcome;
+use flow::{Pacer, Policy, Step};
 use shards::{Sharding, UPDATE_INTERVAL};
 
 /// How a series leaves for one queue (Prometheus's order): external labels
@@ -94,8 +94,10 @@ pub struct Queue {
     retry_after_log: Throttle,
     /// Since when no send has been accepted, shared by the shards (one log line per outage).
     outage: RefCell<Option<Outage>>,
-    /// Backlog uploads are paced up to this instant (all shards together).
-    paced_until: Cell<Option<Instant>>,
+    /// Retry and pacing policy of `queue_config` (`flow.rs`).
+    policy: Policy,
+    /// Backlog uploads are paced by all shards together.
+    pacer: RefCell<Pacer>,
     /// What `metadata::send_metadata_periodically` does, and its failure lines.
     metadata_config: MetadataConfig,
     metadata_log: Throttle,
@@ -138,7 +140,8 @@ impl Queue {
             refusal_log: Throttle::new(LOG_EVERY),
             retry_after_log: Throttle::new(LOG_EVERY),
             outage: RefCell::new(None),
-            paced_until: Cell::new(None),
+            policy: Policy::new(q),
+            pacer: RefCell::new(Pacer::default()),
             metadata_config: rw.metadata_config.clone(),
             metadata_log: Throttle::new(LOG_EVERY),
         };
@@ -311,8 +314,7 @@ impl Queue {
     /// One shard's sender: takes the next block the buffer hands out and sends
     /// it until the receiver settles it.
     async fn send(&self, offload: &Offload, seed: u64) {
-        let mut rng = fastrand::Rng::with_seed(seed);
-        let mut backoff = Backoff::new(self.config.min_backoff, self.config.max_backoff);
+        let mut shard = flow::Shard::new(&self.policy, seed);
         loop {
             let listener = self.ready.listen();
             let next = self.buffer.borrow_mut().take();
@@ -341,10 +343,8 @@ impl Queue {
                     .await;
                 let m = &self.metrics;
                 m.sent_batch_duration.observe(took.as_secs_f64());
-                let (on_429, max_backoff) = (self.config.retry_on_http_429, self.config.max_backoff);
-                match outcome::classify(&answer, on_429, max_backoff, SystemTime::now()) {
-                    Outcome::Delivered => {
-                        backoff.reset();
+                match shard.answered(&self.policy, &answer, SystemTime::now()) {
+                    Step::Delivered => {
                         parts.pop();
                         add(&m.samples_total, u64::from(part.samples));
                         add(&m.bytes_total, part.payload.len() as u64);
@@ -360,7 +360,7 @@ impl Queue {
                         }
                         self.pace(part.payload.len()).await;
                     }
-                    Outcome::Retry { after, reason, warning } => {
+                    Step::Retry { wait, reason, warning } => {
                         add(&m.samples_retried_total, u64::from(part.samples));
                         if let Some(w) = warning {
                             if let Some(held) = self.retry_after_log.pass(Instant::now()) {
@@ -370,7 +370,6 @@ impl Queue {
                         self.note_outage(&reason);
                         self.buffer.borrow_mut().outage();
                         self.account();
-                        let wait = after.unwrap_or_else(|| backoff.next(&mut rng));
                         self.sharding.borrow_mut().retrying(wait, Instant::now());
                         log::debug!(
                             "remote_write {}: block {} retry in {wait:?}: {reason}",
@@ -385,7 +384,7 @@ impl Queue {
                             break;
                         }
                     }
-                    Outcome::Rejected { status: 413, .. } => {
+                    Step::Rejected { status: 413, .. } => {
                         parts.pop();
                         match encode::split(&part.payload) {
                             Ok((first, second)) => {
@@ -411,7 +410,7 @@ impl Queue {
                             }
                         }
                     }
-                    Outcome::Rejected { status, message } => {
+                    Step::Rejected { status, message } => {
                         parts.pop();
                         add(&m.samples_failed_total, u64::from(part.samples));
                         m.dropped(DropReason::Rejected, u64::from(part.samples));
@@ -462,14 +461,11 @@ impl Queue {
     /// uploaded (SPEC: backlog upload must not saturate a metered uplink); the
     /// shards share the rate, each waiting its turn.
     async fn pace(&self, bytes: usize) {
-        if self.config.rate_limit == 0 || !self.buffer.borrow().backlog() {
-            return;
+        let backlog = self.buffer.borrow().backlog();
+        let until = self.pacer.borrow_mut().delivered(&self.policy, bytes, backlog, Instant::now());
+        if let Some(until) = until {
+            Timer::at(until).await;
         }
-        let now = Instant::now();
-        let turn = Duration::from_secs_f64(bytes as f64 / self.config.rate_limit as f64);
-        let until = self.paced_until.get().map_or(now, |t| t.max(now)) + turn;
-        self.paced_until.set(Some(until));
-        Timer::at(until).await;
     }
 }
 
