@@ -10,7 +10,7 @@
 //! written to disk (Prometheus keeps none either): the next interval sends
 //! the current set again.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use prost::Message;
@@ -67,7 +67,8 @@ impl Queue {
                 .await;
             // Prometheus times metadata sends in the same histogram.
             self.metrics.sent_batch_duration.observe(took.as_secs_f64());
-            match outcome::classify(&answer, self.config.retry_on_http_429, self.config.max_backoff) {
+            let (on_429, max_backoff) = (self.config.retry_on_http_429, self.config.max_backoff);
+            match outcome::classify(&answer, on_429, max_backoff, SystemTime::now()) {
                 Outcome::Delivered => {
                     add(&m.metadata_total, count);
                     add(&m.metadata_bytes_total, payload.len() as u64);
@@ -76,7 +77,8 @@ impl Queue {
                 Outcome::Rejected { status, message } => {
                     break format!("HTTP {status}: {}", message.trim());
                 }
-                Outcome::Retry { after, reason } => {
+                // A capped or unusable Retry-After is logged by the samples' sends.
+                Outcome::Retry { after, reason, .. } => {
                     let wait = after.unwrap_or_else(|| backoff.next(rng));
                     if Instant::now() + wait > deadline {
                         break format!("{reason} (gave up after batch_send_deadline)");

@@ -10,6 +10,7 @@
 //! seals the open batches and starts a new epoch, sent once the old one is.
 
 pub mod backoff;
+pub mod flow;
 pub mod http;
 pub mod metadata;
 pub mod outcome;
@@ -34,8 +35,7 @@ use crate::staging::Staging;
 use crate::staging::encode::{self, Part};
 use crate::telemetry::QueueMetrics;
 use crate::telemetry::metrics::add;
-use backoff::Backoff;
-use outcome::Outcome;
+use flow::{Pacer, Policy, Step};
 use shards::{Sharding, UPDATE_INTERVAL};
 
 /// How a series leaves for one queue (Prometheus's order): external labels
@@ -90,10 +90,14 @@ pub struct Queue {
     /// most one of each per `LOG_EVERY` (the metrics count every one).
     loss_log: Throttle,
     refusal_log: Throttle,
+    /// A receiver's unusable `Retry-After` (capped, past, unreadable), once per `LOG_EVERY`.
+    retry_after_log: Throttle,
     /// Since when no send has been accepted, shared by the shards (one log line per outage).
     outage: RefCell<Option<Outage>>,
-    /// Backlog uploads are paced up to this instant (all shards together).
-    paced_until: Cell<Option<Instant>>,
+    /// Retry and pacing policy of `queue_config` (`flow.rs`).
+    policy: Policy,
+    /// Backlog uploads are paced by all shards together.
+    pacer: RefCell<Pacer>,
     /// What `metadata::send_metadata_periodically` does, and its failure lines.
     metadata_config: MetadataConfig,
     metadata_log: Throttle,
@@ -134,8 +138,10 @@ impl Queue {
             metrics: Rc::new(QueueMetrics::new(&rw.name, &rw.url)),
             loss_log: Throttle::new(LOG_EVERY),
             refusal_log: Throttle::new(LOG_EVERY),
+            retry_after_log: Throttle::new(LOG_EVERY),
             outage: RefCell::new(None),
-            paced_until: Cell::new(None),
+            policy: Policy::new(q),
+            pacer: RefCell::new(Pacer::default()),
             metadata_config: rw.metadata_config.clone(),
             metadata_log: Throttle::new(LOG_EVERY),
         };
@@ -144,6 +150,8 @@ impl Queue {
         m.shards_min.set(sharding.min as u64);
         m.shards_max.set(sharding.max as u64);
         m.shards_desired.set(sharding.desired);
+        m.buffer_memory_limit_bytes.set(buffer_config.memory);
+        m.buffer_disk_limit_bytes.set(buffer_config.disk);
         drop(sharding);
         queue.account();
         Ok(queue)
@@ -306,8 +314,7 @@ impl Queue {
     /// One shard's sender: takes the next block the buffer hands out and sends
     /// it until the receiver settles it.
     async fn send(&self, offload: &Offload, seed: u64) {
-        let mut rng = fastrand::Rng::with_seed(seed);
-        let mut backoff = Backoff::new(self.config.min_backoff, self.config.max_backoff);
+        let mut shard = flow::Shard::new(&self.policy, seed);
         loop {
             let listener = self.ready.listen();
             let next = self.buffer.borrow_mut().take();
@@ -336,9 +343,8 @@ impl Queue {
                     .await;
                 let m = &self.metrics;
                 m.sent_batch_duration.observe(took.as_secs_f64());
-                match outcome::classify(&answer, self.config.retry_on_http_429, self.config.max_backoff) {
-                    Outcome::Delivered => {
-                        backoff.reset();
+                match shard.answered(&self.policy, &answer, SystemTime::now()) {
+                    Step::Delivered => {
                         parts.pop();
                         add(&m.samples_total, u64::from(part.samples));
                         add(&m.bytes_total, part.payload.len() as u64);
@@ -354,12 +360,16 @@ impl Queue {
                         }
                         self.pace(part.payload.len()).await;
                     }
-                    Outcome::Retry { after, reason } => {
+                    Step::Retry { wait, reason, warning } => {
                         add(&m.samples_retried_total, u64::from(part.samples));
+                        if let Some(w) = warning {
+                            if let Some(held) = self.retry_after_log.pass(Instant::now()) {
+                                log::warn!("remote_write {}: {reason}: {w}{}", self.name, held_back(held));
+                            }
+                        }
                         self.note_outage(&reason);
                         self.buffer.borrow_mut().outage();
                         self.account();
-                        let wait = after.unwrap_or_else(|| backoff.next(&mut rng));
                         self.sharding.borrow_mut().retrying(wait, Instant::now());
                         log::debug!(
                             "remote_write {}: block {} retry in {wait:?}: {reason}",
@@ -374,7 +384,7 @@ impl Queue {
                             break;
                         }
                     }
-                    Outcome::Rejected { status: 413, .. } => {
+                    Step::Rejected { status: 413, .. } => {
                         parts.pop();
                         match encode::split(&part.payload) {
                             Ok((first, second)) => {
@@ -400,7 +410,7 @@ impl Queue {
                             }
                         }
                     }
-                    Outcome::Rejected { status, message } => {
+                    Step::Rejected { status, message } => {
                         parts.pop();
                         add(&m.samples_failed_total, u64::from(part.samples));
                         m.dropped(DropReason::Rejected, u64::from(part.samples));
@@ -451,14 +461,11 @@ impl Queue {
     /// uploaded (SPEC: backlog upload must not saturate a metered uplink); the
     /// shards share the rate, each waiting its turn.
     async fn pace(&self, bytes: usize) {
-        if self.config.rate_limit == 0 || !self.buffer.borrow().backlog() {
-            return;
+        let backlog = self.buffer.borrow().backlog();
+        let until = self.pacer.borrow_mut().delivered(&self.policy, bytes, backlog, Instant::now());
+        if let Some(until) = until {
+            Timer::at(until).await;
         }
-        let now = Instant::now();
-        let turn = Duration::from_secs_f64(bytes as f64 / self.config.rate_limit as f64);
-        let until = self.paced_until.get().map_or(now, |t| t.max(now)) + turn;
-        self.paced_until.set(Some(until));
-        Timer::at(until).await;
     }
 }
 

@@ -29,6 +29,9 @@ pub struct QueueMetrics {
     pub highest_sent_timestamp_ms: Cell<i64>,
     pub buffer_memory_bytes: Cell<u64>,
     pub buffer_disk_bytes: Cell<u64>,
+    /// `buffer.memory` and `buffer.disk`: what the two gauges above may reach.
+    pub buffer_memory_limit_bytes: Cell<u64>,
+    pub buffer_disk_limit_bytes: Cell<u64>,
     /// Blocks written to disk by a spill.
     pub spilled_blocks_total: Cell<u64>,
     /// Blocks read back from disk to be sent.
@@ -63,6 +66,8 @@ impl QueueMetrics {
             highest_sent_timestamp_ms: Cell::new(0),
             buffer_memory_bytes: Cell::new(0),
             buffer_disk_bytes: Cell::new(0),
+            buffer_memory_limit_bytes: Cell::new(0),
+            buffer_disk_limit_bytes: Cell::new(0),
             spilled_blocks_total: Cell::new(0),
             replayed_blocks_total: Cell::new(0),
             shards: Cell::new(1),
@@ -130,7 +135,7 @@ type Family = (&'static str, &'static str, &'static str, fn(&QueueMetrics) -> f6
 
 /// The per-queue families: name, type, help (Prometheus's where the name is
 /// Prometheus's), value.
-const QUEUE_FAMILIES: [Family; 20] = [
+const QUEUE_FAMILIES: [Family; 22] = [
     (
         "prometheus_remote_storage_samples_total",
         "counter",
@@ -233,6 +238,18 @@ const QUEUE_FAMILIES: [Family; 20] = [
     ("outpost_buffer_disk_bytes", "gauge", "Bytes of segment files under data_dir.", |m| {
         m.buffer_disk_bytes.get() as f64
     }),
+    (
+        "outpost_buffer_memory_limit_bytes",
+        "gauge",
+        "Most bytes the memory ring may hold (buffer.memory).",
+        |m| m.buffer_memory_limit_bytes.get() as f64,
+    ),
+    (
+        "outpost_buffer_disk_limit_bytes",
+        "gauge",
+        "Most bytes the segment files may use (buffer.disk).",
+        |m| m.buffer_disk_limit_bytes.get() as f64,
+    ),
     ("outpost_buffer_spilled_blocks_total", "counter", "Sealed blocks written to disk.", |m| {
         m.spilled_blocks_total.get() as f64
     }),
