@@ -33,6 +33,7 @@ use crate::scrape::{self, pool::Pool};
 use crate::sender::{self, Outgoing, Queue};
 use crate::systemd;
 use crate::telemetry::{Telemetry, serve};
+use crate::web::{self, ReloadRequest, Request, Web};
 
 /// Blocking threads for scrapes and sends together.
 const BLOCKING_THREADS: usize = 4;
@@ -45,6 +46,8 @@ pub enum AgentError {
     Signals(std::io::Error),
     /// A TLS or credential file that was usable when the config was checked is not now.
     Client(String, ClientError),
+    /// `[web.tls_config]` files that were usable when the config was checked are not now.
+    Web(crate::client::tls::TlsError),
 }
 
 impl std::fmt::Display for AgentError {
@@ -53,6 +56,7 @@ impl std::fmt::Display for AgentError {
             AgentError::Listen(addr, e) => write!(f, "listen on {addr}: {e}"),
             AgentError::Signals(e) => write!(f, "install signal handlers: {e}"),
             AgentError::Client(what, e) => write!(f, "{what}: {e}"),
+            AgentError::Web(e) => write!(f, "web.tls_config: {e}"),
         }
     }
 }
@@ -68,6 +72,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         ),
         None => None,
     };
+    let (web, reload_requests) = Web::new(&config.web).map_err(AgentError::Web)?;
     let mut config = Rc::new(config.clone());
     // Each shard, beyond the first one of all, may hold one more request in
     // flight: a receiver that hangs until remote_timeout holds only its own.
@@ -97,7 +102,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         // Never finishes: serves until the buffers are open.
         let serving = async {
             if let Some(listener) = &listener {
-                serve::serve(listener, starting).await;
+                web::serve(listener, &web, &offload, &|r: &Request| serve::answer(r, &starting)).await;
             }
             std::future::pending::<Vec<Buffer>>().await
         };
@@ -129,6 +134,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
     };
     let clients = job_clients(&config).map_err(|(job, e)| AgentError::Client(format!("job {job}"), e))?;
     let (updates, discovered) = smol::channel::unbounded();
+    let route = |r: &Request| serve::answer(r, &telemetry);
 
     let ex = LocalExecutor::new();
     smol::block_on(ex.run(async {
@@ -151,7 +157,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
             ]);
         }
         if let Some(listener) = &listener {
-            ex.spawn(serve::serve(listener, telemetry.clone())).detach();
+            ex.spawn(web::serve(listener, &web, &offload, &route)).detach();
         }
         let receivers: Vec<String> =
             queues.iter().map(|q| format!("{} ({})", q.name, q.metrics.url)).collect();
@@ -166,7 +172,8 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         loop {
             let signal = async { Event::Signal(signals.next().await) };
             let update = async { Event::Update(discovered.recv().await.ok()) };
-            match smol::future::or(signal, update).await {
+            let requested = async { Event::Reload(reload_requests.recv().await.ok()) };
+            match smol::future::or(signal, smol::future::or(update, requested)).await {
                 Event::Update(Some(first)) => {
                     // Everything already queued is taken in one pass, so a
                     // burst of updates costs one diff per job.
@@ -181,11 +188,23 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
                 Event::Update(None) => {} // never: `providers` holds a sender
                 Event::Signal(Some(Ok(Signal::Hup))) => {
                     systemd::notify("RELOADING=1");
-                    if let Some(new) = reload(&config, &queues, &mut providers, &mut pool) {
-                        config = new;
+                    match reload(&config, &queues, &web, &mut providers, &mut pool, "SIGHUP") {
+                        Ok(new) => config = new,
+                        Err(e) => log::error!("SIGHUP: {e}"),
                     }
                     systemd::notify("READY=1");
                 }
+                // POST /-/reload (web.enable_lifecycle): the same reload, its outcome the answer.
+                Event::Reload(Some(reply)) => {
+                    systemd::notify("RELOADING=1");
+                    let outcome = reload(&config, &queues, &web, &mut providers, &mut pool, "/-/reload");
+                    if let Err(e) = &outcome {
+                        log::error!("/-/reload: {e}");
+                    }
+                    let _ = reply.try_send(outcome.map(|new| config = new));
+                    systemd::notify("READY=1");
+                }
+                Event::Reload(None) => {} // never: `web` holds a sender
                 Event::Signal(Some(Ok(signal))) => {
                     log::info!("{signal:?}: stopping");
                     break;
@@ -230,21 +249,25 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
 enum Event {
     Signal(Option<std::io::Result<Signal>>),
     Update(Option<Update>),
+    Reload(Option<ReloadRequest>),
 }
 
-/// SIGHUP: reads and validates the configuration again. An invalid one is
-/// logged with its position and the running one kept. A valid one is applied
+/// SIGHUP and `POST /-/reload`: reads and validates the configuration
+/// again. An invalid one is refused (the error names its position) and the
+/// running one kept. A valid one is applied
 /// by difference: providers and scrape loops of unchanged targets keep
 /// running; each queue's remote-write client is rebuilt (credential files
 /// are read anew); a change to external labels or any write relabeling
 /// restarts every loop, whose caches hold encoded labels; the buffers are
-/// untouched.
+/// untouched. `[web]` applies to connections accepted afterwards.
 fn reload(
     running: &Rc<Config>,
     queues: &[Queue],
+    web: &Web,
     providers: &mut Providers,
     pool: &mut Pool,
-) -> Option<Rc<Config>> {
+    cause: &str,
+) -> Result<Rc<Config>, String> {
     let loaded = if running.origin == "<default>" {
         config::parse(config::DEFAULT, "<default>")
     } else {
@@ -252,23 +275,17 @@ fn reload(
     };
     let new = match loaded {
         Ok(new) => new,
-        Err(e) => {
-            log::error!("SIGHUP: invalid config, still running the previous one: {e}");
-            return None;
-        }
+        Err(e) => return Err(format!("invalid config, still running the previous one: {e}")),
     };
     let (new, restart) = config::reload::reconcile(running, new);
     for message in &restart {
-        log::warn!("SIGHUP: {message}");
+        log::warn!("{cause}: {message}");
     }
     // Every client is built anew, reading its credential and TLS files again;
     // one that cannot be built keeps the running configuration.
     let clients = match job_clients(&new) {
         Ok(clients) => clients,
-        Err((job, e)) => {
-            log::error!("SIGHUP: job {job}: {e}; still running the previous configuration");
-            return None;
-        }
+        Err((job, e)) => return Err(format!("job {job}: {e}; still running the previous configuration")),
     };
     // `reconcile` kept the running remote_write names, so each queue finds its entry.
     let mut rw_clients = Vec::with_capacity(queues.len());
@@ -277,13 +294,13 @@ fn reload(
         match sender::http::Client::new(rw) {
             Ok(client) => rw_clients.push((queue, rw, client)),
             Err(e) => {
-                log::error!(
-                    "SIGHUP: remote_write {}: {e}; still running the previous configuration",
-                    rw.name
-                );
-                return None;
+                let name = &rw.name;
+                return Err(format!("remote_write {name}: {e}; still running the previous configuration"));
             }
         }
+    }
+    if let Err(e) = web.set(&new.web) {
+        return Err(format!("web.tls_config: {e}; still running the previous configuration"));
     }
     crate::log::set_level(new.log_level);
     for (job, client) in clients {
@@ -300,7 +317,7 @@ fn reload(
         }
     }
     if restart_loops {
-        log::info!("SIGHUP: external_labels or write_relabel_configs changed: restarting every scrape loop");
+        log::info!("{cause}: external_labels or write_relabel_configs changed: restarting every scrape loop");
         pool.stop_all();
     }
     providers.apply(&new);
@@ -315,8 +332,8 @@ fn reload(
     for sc in &new.scrape_configs {
         pool.sync(&sc.job_name, populate_groups(providers.groups(&sc.job_name), sc));
     }
-    log::info!("SIGHUP: configuration reloaded from {}: {} targets", new.origin, pool.len());
-    Some(Rc::new(new))
+    log::info!("{cause}: configuration reloaded from {}: {} targets", new.origin, pool.len());
+    Ok(Rc::new(new))
 }
 
 /// One client per job, shared by its targets (Prometheus's scrape pool); the

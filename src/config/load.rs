@@ -92,6 +92,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         buffer: buffer(&src, &raw.buffer)?,
         remote_write: remote_writes(&src, &raw.remote_write)?,
         scrape_configs: scrape_configs(&src, &raw.scrape_configs, &global)?,
+        web: super::web::load::web(&src, &raw.web)?,
         global,
     };
     match schema::unsupported(&raw) {
@@ -154,7 +155,11 @@ impl Source<'_> {
     }
 
     /// An optional duration; zero is refused (it would mean a busy loop or no timeout).
-    fn duration(&self, key: &str, value: &Option<Spanned<String>>) -> Result<Option<Duration>, ConfigError> {
+    pub(super) fn duration(
+        &self,
+        key: &str,
+        value: &Option<Spanned<String>>,
+    ) -> Result<Option<Duration>, ConfigError> {
         let Some(value) = value else { return Ok(None) };
         let d = duration::parse(value.get_ref())
             .map_err(|e| self.at(value, format!("invalid duration {:?}: {e}", value.get_ref())))?;

@@ -129,6 +129,7 @@ fn documented_config(origin: &str) -> Config {
             metadata_config: metadata_defaults(),
         }],
         scrape_configs: vec![node],
+        web: crate::config::WebConfig::default(),
     }
 }
 
@@ -212,6 +213,7 @@ fn defaults_are_resolved() {
             metadata_config: metadata_defaults(),
         }],
         scrape_configs: vec![ScrapeConfig { static_configs: vec![], ..job("a", secs(60), secs(10), &[]) }],
+        web: crate::config::WebConfig::default(),
     };
     assert_eq!(config, want);
 }
