@@ -25,6 +25,8 @@
 //! - [`sender`]: one queue per receiver; posts blocks in order per shard; classifies answers; backoff; shard count.
 //! - [`offload`]: bounded blocking work off the executor thread.
 //! - [`telemetry`]: self-metrics and process metrics, served on `listen` with `/-/healthy` and `/-/ready`.
+//! - [`status`]: what the read API shows: targets with their health, dropped targets and
+//!   the rule that dropped them, remote-write state; `/api/v1/*` ([`status::api`]).
 //! - [`systemd`]: sd_notify READY / WATCHDOG / STOPPING.
 //! - [`log`]: the stderr (journald) logger.
 #![forbid(unsafe_code)]
@@ -42,5 +44,6 @@ pub mod relabel;
 pub mod scrape;
 pub mod sender;
 pub mod staging;
+pub mod status;
 pub mod systemd;
 pub mod telemetry;

@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use smol::Timer;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,7 +48,7 @@ pub async fn serve(listener: &TcpListener, telemetry: Rc<Telemetry>) {
 async fn answer(mut stream: TcpStream, peer: SocketAddr, telemetry: &Telemetry) {
     let (status, content_type, body) = match read_head(&mut stream).await {
         Err(status) => (status, "text/plain", String::new()),
-        Ok(path) => route(&path, telemetry),
+        Ok((method, path)) => route(&method, &path, telemetry),
     };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -65,7 +65,13 @@ async fn answer(mut stream: TcpStream, peer: SocketAddr, telemetry: &Telemetry) 
     }
 }
 
-fn route(path: &str, telemetry: &Telemetry) -> (&'static str, &'static str, String) {
+fn route(method: &str, path: &str, telemetry: &Telemetry) -> (&'static str, &'static str, String) {
+    if let Some(answer) = crate::status::api::answer(method, path, &telemetry.status, SystemTime::now()) {
+        return answer;
+    }
+    if method != "GET" {
+        return ("405 Method Not Allowed", "text/plain", "method not allowed\n".into());
+    }
     match path.split('?').next().unwrap_or("") {
         "/metrics" => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", telemetry.render()),
         "/-/healthy" => ("200 OK", "text/plain", "outpost is healthy.\n".into()),
@@ -75,8 +81,8 @@ fn route(path: &str, telemetry: &Telemetry) -> (&'static str, &'static str, Stri
     }
 }
 
-/// Reads the request head; returns the path of a GET, or the status to answer.
-async fn read_head(stream: &mut TcpStream) -> Result<String, &'static str> {
+/// Reads the request head; returns its method and path, or the status to answer.
+async fn read_head(stream: &mut TcpStream) -> Result<(String, String), &'static str> {
     let mut buf = vec![0u8; MAX_HEAD];
     let mut filled = 0;
     loop {
@@ -94,8 +100,8 @@ async fn read_head(stream: &mut TcpStream) -> Result<String, &'static str> {
             Ok(httparse::Status::Partial) => continue,
             Ok(httparse::Status::Complete(_)) => {
                 return match (request.method, request.path) {
-                    (Some("GET"), Some(path)) => Ok(path.to_owned()),
-                    _ => Err("405 Method Not Allowed"),
+                    (Some(method), Some(path)) => Ok((method.to_owned(), path.to_owned())),
+                    _ => Err("400 Bad Request"),
                 };
             }
             Err(_) => return Err("400 Bad Request"),
@@ -115,15 +121,16 @@ mod tests {
             scrapes: Rc::default(),
             start_time_seconds: 0.0,
             ready: Cell::new(false),
+            status: Rc::default(),
         };
-        assert_eq!(route("/-/ready", &telemetry).0, "503 Service Unavailable");
-        assert_eq!(route("/-/healthy", &telemetry).0, "200 OK", "healthy while starting");
-        let (status, _, metrics) = route("/metrics", &telemetry);
+        assert_eq!(route("GET", "/-/ready", &telemetry).0, "503 Service Unavailable");
+        assert_eq!(route("GET", "/-/healthy", &telemetry).0, "200 OK", "healthy while starting");
+        let (status, _, metrics) = route("GET", "/metrics", &telemetry);
         assert_eq!(status, "200 OK");
         assert!(metrics.contains("process_start_time_seconds"), "process metrics while starting: {metrics}");
         telemetry.ready.set(true);
-        assert_eq!(route("/-/ready", &telemetry).0, "200 OK");
-        assert_eq!(route("/-/ready?x=1", &telemetry).0, "200 OK");
-        assert_eq!(route("/-/readyz", &telemetry).0, "404 Not Found");
+        assert_eq!(route("GET", "/-/ready", &telemetry).0, "200 OK");
+        assert_eq!(route("GET", "/-/ready?x=1", &telemetry).0, "200 OK");
+        assert_eq!(route("GET", "/-/readyz", &telemetry).0, "404 Not Found");
     }
 }
