@@ -104,13 +104,15 @@ pub fn answer(method: &str, target: &str, status: &Status, now: SystemTime) -> O
         _ => Ok(remote_write::data(status)),
     };
     Some(match data {
-        Ok(data) => ("200 OK", JSON, json!({ "status": "success", "data": data }).to_string()),
+        Ok(data) => ("200 OK", JSON, format!("{{\"status\":\"success\",\"data\":{data}}}")),
         Err(message) => error("400 Bad Request", "bad_data", &message),
     })
 }
 
 fn error(status: &'static str, kind: &str, message: &str) -> Answer {
-    (status, JSON, json!({ "status": "error", "errorType": kind, "error": message }).to_string())
+    // Prometheus's field order (serde_json's maps sort their keys).
+    let (kind, message) = (Value::from(kind), Value::from(message));
+    (status, JSON, format!("{{\"status\":\"error\",\"errorType\":{kind},\"error\":{message}}}"))
 }
 
 fn method_not_allowed() -> Answer {
