@@ -24,13 +24,16 @@ use smol::{LocalExecutor, Timer};
 
 use crate::buffer::Buffer;
 use crate::client::{Client, ClientError};
+use crate::config::ScrapeConfig;
 use crate::config::{self, Config};
+use crate::discovery::Group;
 use crate::discovery::Update;
 use crate::discovery::providers::Providers;
-use crate::discovery::targets::populate_groups;
+use crate::discovery::targets::populate_job;
 use crate::offload::Offload;
 use crate::scrape::{self, pool::Pool};
 use crate::sender::{self, Outgoing, Queue};
+use crate::status::Status;
 use crate::systemd;
 use crate::telemetry::{Telemetry, serve};
 use crate::web::{self, ReloadRequest, Request, Web};
@@ -80,7 +83,11 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
     let offload = Offload::new(BLOCKING_THREADS + shards);
     // One queue per remote_write, each over its own buffer directory and
     // budget: a receiver that is down fills only its own buffer.
-    let start_time_seconds = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    let started = SystemTime::now();
+    let start_time_seconds = started.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    let status = Rc::new(Status::default());
+    status.started.set(Some(started));
+    status.set_config(config.clone(), started);
     // Recovering a large backlog reads every segment: the blocking pool does
     // it while `listen` already answers (`/-/ready` 503, process metrics).
     let buffers = {
@@ -89,6 +96,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
             scrapes: Rc::default(),
             start_time_seconds,
             ready: Cell::new(false),
+            status: status.clone(),
         });
         let opening = async {
             let mut buffers = Vec::with_capacity(config.remote_write.len());
@@ -117,15 +125,21 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
                 .map_err(|e| AgentError::Client(format!("remote_write {}", rw.name), e))
         })
         .collect::<Result<_, _>>()?;
+    for queue in &queues {
+        status.add_queue(queue.metrics.clone(), queue.status.clone());
+    }
     let telemetry = Rc::new(Telemetry {
         queues: queues.iter().map(|q| q.metrics.clone()).collect(),
         scrapes: Rc::default(),
         start_time_seconds,
         ready: Cell::new(false),
+        status: status.clone(),
     });
-    // Metric families are recorded only if a remote_write sends them.
-    let metadata =
-        scrape::metadata::Registry::new(config.remote_write.iter().any(|rw| rw.metadata_config.send));
+    // Metric families are recorded only if a remote_write sends them or the
+    // API may show them (`/api/v1/targets/metadata`).
+    let metadata = scrape::metadata::Registry::new(
+        config.listen.is_some() || config.remote_write.iter().any(|rw| rw.metadata_config.send),
+    );
     let cx = scrape::Context {
         queues: &queues,
         offload: &offload,
@@ -145,7 +159,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
             pool.set_client(&job, client);
         }
         for sc in &config.scrape_configs {
-            pool.sync(&sc.job_name, populate_groups(providers.groups(&sc.job_name), sc));
+            sync_job(&mut pool, &status, sc, providers.groups(&sc.job_name));
         }
         let mut background = vec![ex.spawn(watchdog())];
         for queue in &queues {
@@ -182,24 +196,35 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
                         dirty.extend(providers.update(next));
                     }
                     for sc in config.scrape_configs.iter().filter(|sc| dirty.contains(&sc.job_name)) {
-                        pool.sync(&sc.job_name, populate_groups(providers.groups(&sc.job_name), sc));
+                        sync_job(&mut pool, &status, sc, providers.groups(&sc.job_name));
                     }
                 }
                 Event::Update(None) => {} // never: `providers` holds a sender
                 Event::Signal(Some(Ok(Signal::Hup))) => {
                     systemd::notify("RELOADING=1");
-                    match reload(&config, &queues, &web, &mut providers, &mut pool, "SIGHUP") {
-                        Ok(new) => config = new,
-                        Err(e) => log::error!("SIGHUP: {e}"),
+                    match reload(&config, &queues, &web, &mut providers, &mut pool, &status, "SIGHUP") {
+                        Ok(new) => {
+                            status.set_config(new.clone(), SystemTime::now());
+                            config = new;
+                        }
+                        Err(e) => {
+                            log::error!("SIGHUP: {e}");
+                            status.reload_failed(SystemTime::now());
+                        }
                     }
                     systemd::notify("READY=1");
                 }
                 // POST /-/reload (web.enable_lifecycle): the same reload, its outcome the answer.
                 Event::Reload(Some(reply)) => {
                     systemd::notify("RELOADING=1");
-                    let outcome = reload(&config, &queues, &web, &mut providers, &mut pool, "/-/reload");
-                    if let Err(e) = &outcome {
-                        log::error!("/-/reload: {e}");
+                    let outcome =
+                        reload(&config, &queues, &web, &mut providers, &mut pool, &status, "/-/reload");
+                    match &outcome {
+                        Ok(new) => status.set_config(new.clone(), SystemTime::now()),
+                        Err(e) => {
+                            log::error!("/-/reload: {e}");
+                            status.reload_failed(SystemTime::now());
+                        }
                     }
                     let _ = reply.try_send(outcome.map(|new| config = new));
                     systemd::notify("READY=1");
@@ -266,6 +291,7 @@ fn reload(
     web: &Web,
     providers: &mut Providers,
     pool: &mut Pool,
+    status: &Status,
     cause: &str,
 ) -> Result<Rc<Config>, String> {
     let loaded = if running.origin == "<default>" {
@@ -329,11 +355,29 @@ fn reload(
     for job in gone {
         pool.sync(&job, Vec::new());
     }
+    status.with_pools(|pools| pools.keys().cloned().collect::<Vec<_>>()).iter().for_each(|job| {
+        if !new.scrape_configs.iter().any(|sc| sc.job_name == *job) {
+            status.remove_pool(job);
+        }
+    });
     for sc in &new.scrape_configs {
-        pool.sync(&sc.job_name, populate_groups(providers.groups(&sc.job_name), sc));
+        sync_job(pool, status, sc, providers.groups(&sc.job_name));
     }
     log::info!("{cause}: configuration reloaded from {}: {} targets", new.origin, pool.len());
     Ok(Rc::new(new))
+}
+
+/// Makes `sc`'s loops serve its targets from `groups`, and shows them (and
+/// the dropped ones) in `status`.
+fn sync_job<'g>(
+    pool: &mut Pool,
+    status: &Status,
+    sc: &ScrapeConfig,
+    groups: impl IntoIterator<Item = &'g Group>,
+) {
+    let targets = populate_job(groups, sc);
+    pool.sync(&sc.job_name, targets.active.iter().map(|(_, t)| t.clone()).collect());
+    status.set_pool(&sc.job_name, targets, sc.keep_dropped_targets, |t| pool.health(&sc.job_name, t));
 }
 
 /// One client per job, shared by its targets (Prometheus's scrape pool); the

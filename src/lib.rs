@@ -26,6 +26,8 @@
 //! - [`offload`]: bounded blocking work off the executor thread.
 //! - [`telemetry`]: self-metrics and process metrics, served on `listen` with `/-/healthy` and `/-/ready`.
 //! - [`web`]: the `listen` server: connections at once, bounded; TLS, basic auth, `/-/reload` (`[web]`).
+//! - [`status`]: what the read API shows: targets with their health, dropped targets and
+//!   the rule that dropped them, remote-write state; `/api/v1/*` ([`status::api`]).
 //! - [`systemd`]: sd_notify READY / WATCHDOG / STOPPING.
 //! - [`log`]: the stderr (journald) logger.
 #![forbid(unsafe_code)]
@@ -43,6 +45,7 @@ pub mod relabel;
 pub mod scrape;
 pub mod sender;
 pub mod staging;
+pub mod status;
 pub mod systemd;
 pub mod telemetry;
 pub mod web;

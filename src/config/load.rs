@@ -488,6 +488,7 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
         honor_labels: job.honor_labels.unwrap_or(false),
         honor_timestamps: job.honor_timestamps.unwrap_or(true),
         sample_limit: job.sample_limit.unwrap_or(0),
+        keep_dropped_targets: job.keep_dropped_targets.unwrap_or(0),
         label_limit: limit(&job.label_limit),
         label_name_length_limit: limit(&job.label_name_length_limit),
         label_value_length_limit: limit(&job.label_value_length_limit),

@@ -154,6 +154,8 @@ pub struct ScrapeConfig {
     pub honor_timestamps: bool,
     /// 0 means no limit, here and in the other limits.
     pub sample_limit: usize,
+    /// Dropped targets the status API keeps per job (Prometheus's key); 0 keeps all.
+    pub keep_dropped_targets: usize,
     pub label_limit: usize,
     pub label_name_length_limit: usize,
     pub label_value_length_limit: usize,

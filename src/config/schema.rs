@@ -154,6 +154,7 @@ pub struct RawScrapeConfig {
     pub honor_labels: Option<bool>,
     pub honor_timestamps: Option<bool>,
     pub sample_limit: Option<usize>,
+    pub keep_dropped_targets: Option<usize>,
     #[serde(default)]
     pub static_configs: Vec<RawStaticConfig>,
     #[serde(default)]

@@ -74,6 +74,7 @@ fn job(name: &str, interval: Duration, timeout: Duration, targets: &[&str]) -> S
         honor_labels: false,
         honor_timestamps: true,
         sample_limit: 0,
+        keep_dropped_targets: 0,
         label_limit: 0,
         label_name_length_limit: 0,
         label_value_length_limit: 0,

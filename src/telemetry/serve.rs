@@ -5,21 +5,33 @@
 //! (the configuration is loaded, the buffers are being recovered) and once
 //! stopping; `/-/healthy` answers 200 whenever the process answers at all.
 
+use std::time::SystemTime;
+
 use crate::web::{Request, Response};
 
 use super::Telemetry;
 
-/// Answers a request the web server passed on (`web::serve`): GET and HEAD only.
+/// Answers a request the web server passed on (`web::serve`); HEAD is
+/// answered as GET (the server sends the head only).
 pub fn answer(request: &Request, telemetry: &Telemetry) -> Response {
-    if !matches!(request.method.as_str(), "GET" | "HEAD") {
-        return Response::text(405, "method not allowed\n");
-    }
-    let (status, content_type, body) = route(&request.path, telemetry);
+    let method = if request.method == "HEAD" { "GET" } else { request.method.as_str() };
+    let target = if request.query.is_empty() {
+        request.path.clone()
+    } else {
+        format!("{}?{}", request.path, request.query)
+    };
+    let (status, content_type, body) = route(method, &target, telemetry);
     let code = status.split(' ').next().and_then(|c| c.parse().ok()).unwrap_or(500);
     Response::new(code, content_type, body)
 }
 
-fn route(path: &str, telemetry: &Telemetry) -> (&'static str, &'static str, String) {
+fn route(method: &str, path: &str, telemetry: &Telemetry) -> (&'static str, &'static str, String) {
+    if let Some(answer) = crate::status::api::answer(method, path, &telemetry.status, SystemTime::now()) {
+        return answer;
+    }
+    if method != "GET" {
+        return ("405 Method Not Allowed", "text/plain", "method not allowed\n".into());
+    }
     match path.split('?').next().unwrap_or("") {
         "/metrics" => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", telemetry.render()),
         "/-/healthy" => ("200 OK", "text/plain", "outpost is healthy.\n".into()),
@@ -42,15 +54,16 @@ mod tests {
             scrapes: Rc::default(),
             start_time_seconds: 0.0,
             ready: Cell::new(false),
+            status: Rc::default(),
         };
-        assert_eq!(route("/-/ready", &telemetry).0, "503 Service Unavailable");
-        assert_eq!(route("/-/healthy", &telemetry).0, "200 OK", "healthy while starting");
-        let (status, _, metrics) = route("/metrics", &telemetry);
+        assert_eq!(route("GET", "/-/ready", &telemetry).0, "503 Service Unavailable");
+        assert_eq!(route("GET", "/-/healthy", &telemetry).0, "200 OK", "healthy while starting");
+        let (status, _, metrics) = route("GET", "/metrics", &telemetry);
         assert_eq!(status, "200 OK");
         assert!(metrics.contains("process_start_time_seconds"), "process metrics while starting: {metrics}");
         telemetry.ready.set(true);
-        assert_eq!(route("/-/ready", &telemetry).0, "200 OK");
-        assert_eq!(route("/-/ready?x=1", &telemetry).0, "200 OK");
-        assert_eq!(route("/-/readyz", &telemetry).0, "404 Not Found");
+        assert_eq!(route("GET", "/-/ready", &telemetry).0, "200 OK");
+        assert_eq!(route("GET", "/-/ready?x=1", &telemetry).0, "200 OK");
+        assert_eq!(route("GET", "/-/readyz", &telemetry).0, "404 Not Found");
     }
 }

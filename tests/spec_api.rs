@@ -1,0 +1,289 @@
+//! The read API against a real Prometheus 2.42 (Debian) in agent mode with the same jobs: a
+//! static job (a real node_exporter and an unreachable target), a file_sd job whose target
+//! relabeling drops two of its three targets and rewrites the third. Their /api/v1/targets,
+//! /api/v1/scrape_pools and /api/v1/targets/metadata are compared field by field; times and
+//! durations (lastScrape, lastScrapeDuration) are left aside. Every difference is named
+//! where it is allowed:
+//! - `lastError` of the unreachable target: both non-empty, in their own words (Go's
+//!   `Get "...": dial tcp ...: connect: connection refused` against ours).
+//! - Fields 2.42 predates and 3.x has, which outpost serves as 3.x: `droppedTargets[].scrapePool`
+//!   and `droppedTargetCounts` (Prometheus 2.45). They are checked against the test's own
+//!   expectation instead.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::fake::FakeReceiver;
+use support::{
+    Child, TempDir, free_port, http_get, http_request, poll_until, start_node_exporter, start_outpost,
+};
+
+const WITHIN: Duration = Duration::from_secs(60);
+
+/// Prometheus 2.42 in agent mode with `yaml` as its configuration; ready on /-/ready.
+fn start_prometheus_agent(yaml: &str) -> Child {
+    let dir = TempDir::new("prometheus-agent");
+    let port = free_port();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, yaml).expect("write prometheus.yml");
+    let mut command = Command::new(support::program(&["prometheus"]));
+    command
+        .arg("--enable-feature=agent")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.agent.path={}", dir.path().join("agent").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let mut child = Child::spawn("prometheus-agent", command, dir, port);
+    child.wait_ready("/-/ready");
+    child
+}
+
+fn get_json(port: u16, path: &str) -> Result<Value, String> {
+    let (status, body) = http_get(port, path).map_err(|e| format!("GET {path}: {e}"))?;
+    if status != 200 {
+        return Err(format!("GET {path}: HTTP {status}: {body}"));
+    }
+    let json: Value = serde_json::from_str(&body).map_err(|e| format!("GET {path}: {e}: {body}"))?;
+    if json["status"] != "success" {
+        return Err(format!("GET {path}: {body}"));
+    }
+    Ok(json["data"].clone())
+}
+
+/// Active targets by (scrapePool, scrapeUrl), without the fields that hold times.
+fn active(data: &Value) -> BTreeMap<(String, String), Value> {
+    let mut out = BTreeMap::new();
+    for t in data["activeTargets"].as_array().into_iter().flatten() {
+        let mut t = t.clone();
+        let key = (
+            t["scrapePool"].as_str().unwrap_or("").to_owned(),
+            t["scrapeUrl"].as_str().unwrap_or("").to_owned(),
+        );
+        let object = t.as_object_mut().expect("a target is an object");
+        for time in ["lastScrape", "lastScrapeDuration"] {
+            assert!(object.remove(time).is_some(), "{time} is present: {object:?}");
+        }
+        out.insert(key, t);
+    }
+    out
+}
+
+fn dropped_labels(data: &Value) -> BTreeSet<String> {
+    data["droppedTargets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| d["discoveredLabels"].to_string())
+        .collect()
+}
+
+#[test]
+fn targets_scrape_pools_and_metadata_answer_as_prometheus_agent() {
+    let node = start_node_exporter();
+    let unreachable = free_port();
+    let fake_port = free_port(); // nothing listens: only dropped by relabeling anyway
+    let dir = TempDir::new("sd");
+    let sd_file = dir.path().join("targets.json");
+    let sd = serde_json::json!([
+        {"targets": [format!("127.0.0.1:{}", node.port)], "labels": {"keep": "yes", "team": "edge"}},
+        {"targets": [format!("127.0.0.1:{fake_port}"), "127.0.0.1:1"], "labels": {"keep": "no"}},
+    ]);
+    std::fs::write(&sd_file, sd.to_string()).expect("write file_sd");
+    let sd_path = sd_file.display().to_string();
+    let yaml = format!(
+        r#"global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: static
+    static_configs:
+      - targets: ['127.0.0.1:{node}', '127.0.0.1:{unreachable}']
+        labels: {{env: test}}
+  - job_name: files
+    scrape_interval: 2s
+    file_sd_configs:
+      - files: ['{sd_path}']
+    relabel_configs:
+      - source_labels: [keep]
+        regex: 'no'
+        action: drop
+      - source_labels: [__address__]
+        regex: '127\.0\.0\.1:(.*)'
+        target_label: port
+        replacement: '$1'
+      - regex: keep
+        action: labeldrop
+"#,
+        node = node.port
+    );
+    let prometheus = start_prometheus_agent(&yaml);
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    let listen = free_port();
+    let mut outpost = start_outpost(&format!(
+        r#"listen = "127.0.0.1:{listen}"
+[global]
+scrape_interval = "1s"
+scrape_timeout = "1s"
+[[remote_write]]
+url = "{url}"
+[[scrape_configs]]
+job_name = "static"
+[[scrape_configs.static_configs]]
+targets = ["127.0.0.1:{node}", "127.0.0.1:{unreachable}"]
+labels = {{ env = "test" }}
+[[scrape_configs]]
+job_name = "files"
+scrape_interval = "2s"
+[[scrape_configs.file_sd_configs]]
+files = [{sd_path:?}]
+[[scrape_configs.relabel_configs]]
+source_labels = ["keep"]
+regex = "no"
+action = "drop"
+[[scrape_configs.relabel_configs]]
+source_labels = ["__address__"]
+regex = '127\.0\.0\.1:(.*)'
+target_label = "port"
+replacement = "$1"
+[[scrape_configs.relabel_configs]]
+regex = "keep"
+action = "labeldrop"
+"#,
+        url = receiver.url(),
+        node = node.port
+    ));
+    outpost.port = listen;
+    outpost.wait_ready("/-/ready");
+
+    // Both have scraped every target at least once: no health is "unknown".
+    let scraped = |port: u16| -> Result<Value, String> {
+        let data = get_json(port, "/api/v1/targets")?;
+        let targets = data["activeTargets"].as_array().ok_or("no activeTargets")?;
+        if targets.len() != 3 || targets.iter().any(|t| t["health"] == "unknown") {
+            return Err(format!("not all scraped yet: {targets:?}"));
+        }
+        Ok(data)
+    };
+    let theirs = poll_until(WITHIN, "Prometheus scraped every target", || scraped(prometheus.port));
+    let ours = poll_until(WITHIN, "outpost scraped every target", || scraped(listen));
+
+    let (mut theirs_active, mut ours_active) = (active(&theirs), active(&ours));
+    assert_eq!(
+        theirs_active.keys().collect::<Vec<_>>(),
+        ours_active.keys().collect::<Vec<_>>(),
+        "the same active targets"
+    );
+    let down_key = ("static".to_owned(), format!("http://127.0.0.1:{unreachable}/metrics"));
+    for (key, t) in [(&down_key, &mut theirs_active), (&down_key, &mut ours_active)]
+        .into_iter()
+        .map(|(k, m)| (k, m.get_mut(k).expect("the unreachable target")))
+    {
+        assert_eq!(t["health"], "down", "{key:?}");
+        // Named difference: the error text is each program's own.
+        assert!(!t["lastError"].as_str().unwrap_or("").is_empty(), "an error for {key:?}: {t}");
+        t["lastError"] = Value::Null;
+    }
+    for (key, want) in &theirs_active {
+        assert_eq!(ours_active[key], *want, "target {key:?}: outpost vs Prometheus, field by field");
+    }
+    // The relabeled target: `port` from the address, `keep` gone, `team` from the file.
+    let files_key = ("files".to_owned(), format!("http://127.0.0.1:{}/metrics", node.port));
+    assert_eq!(ours_active[&files_key]["labels"]["port"], node.port.to_string());
+    assert_eq!(ours_active[&files_key]["scrapeInterval"], "2s");
+    assert_eq!(ours_active[&files_key]["discoveredLabels"]["__meta_filepath"], sd_path.as_str());
+
+    assert_eq!(dropped_labels(&ours), dropped_labels(&theirs), "the same dropped targets");
+    assert_eq!(dropped_labels(&ours).len(), 2);
+    // Named difference: 2.42 has neither field (3.x does).
+    for d in theirs["droppedTargets"].as_array().into_iter().flatten() {
+        assert!(d.get("scrapePool").is_none(), "Prometheus 2.42 has no droppedTargets[].scrapePool");
+    }
+    assert!(theirs.get("droppedTargetCounts").is_none(), "Prometheus 2.42 has no droppedTargetCounts");
+    for d in ours["droppedTargets"].as_array().into_iter().flatten() {
+        assert_eq!(d["scrapePool"], "files");
+    }
+    assert_eq!(ours["droppedTargetCounts"], serde_json::json!({"files": 2, "static": 0}));
+
+    // Filters: state and scrapePool as Prometheus applies them.
+    for query in [
+        "?state=active",
+        "?state=dropped",
+        "?state=any",
+        "?scrapePool=files",
+        "?state=Dropped&scrapePool=static",
+        "?state=bogus",
+    ] {
+        let path = format!("/api/v1/targets{query}");
+        let (t, o) = (
+            get_json(prometheus.port, &path).expect("Prometheus"),
+            get_json(listen, &path).expect("outpost"),
+        );
+        assert_eq!(active(&o).keys().collect::<Vec<_>>(), active(&t).keys().collect::<Vec<_>>(), "{path}");
+        assert_eq!(dropped_labels(&o), dropped_labels(&t), "{path}");
+        assert!(o["activeTargets"].is_array() && o["droppedTargets"].is_array(), "lists, never null: {path}");
+    }
+
+    let pools = |port| get_json(port, "/api/v1/scrape_pools").expect("scrape_pools");
+    assert_eq!(pools(listen), pools(prometheus.port), "/api/v1/scrape_pools");
+    assert_eq!(pools(listen), serde_json::json!({"scrapePools": ["files", "static"]}));
+
+    // Metadata of the real node_exporter, as each scraped it.
+    let selector = format!("{{job=\"static\",instance=\"127.0.0.1:{}\"}}", node.port);
+    let path = format!("/api/v1/targets/metadata?match_target={}", support::url_encode(&selector));
+    let metadata = |port| -> Result<BTreeSet<String>, String> {
+        let data = get_json(port, &path)?;
+        let set: BTreeSet<String> = data.as_array().into_iter().flatten().map(Value::to_string).collect();
+        if set.len() < 50 {
+            return Err(format!("only {} families", set.len()));
+        }
+        Ok(set)
+    };
+    let theirs_md = poll_until(WITHIN, "Prometheus's target metadata", || metadata(prometheus.port));
+    let ours_md = poll_until(WITHIN, "outpost's target metadata", || metadata(listen));
+    let missing: Vec<_> = theirs_md.difference(&ours_md).take(3).collect();
+    let extra: Vec<_> = ours_md.difference(&theirs_md).take(3).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "metadata differ: only Prometheus {missing:?}, only outpost {extra:?}"
+    );
+    let one = |port| get_json(port, &format!("{path}&metric=node_cpu_seconds_total")).expect("one metric");
+    assert_eq!(one(listen), one(prometheus.port), "metadata of one metric");
+    let limited = |port| get_json(port, &format!("{path}&limit=1")).expect("limit");
+    assert_eq!(
+        limited(listen).as_array().map(Vec::len),
+        limited(prometheus.port).as_array().map(Vec::len),
+        "limit"
+    );
+
+    // The query family: agent mode's 422, byte for byte; errors and methods as Prometheus.
+    for path in [
+        "/api/v1/query?query=up",
+        "/api/v1/query_range?query=up",
+        "/api/v1/labels",
+        "/api/v1/label/job/values",
+        "/api/v1/series?match[]=up",
+    ] {
+        let (t, o) =
+            (http_get(prometheus.port, path).expect("Prometheus"), http_get(listen, path).expect("outpost"));
+        assert_eq!(t.0, 422, "{path}: {}", t.1);
+        assert_eq!(o, t, "{path}");
+    }
+    for (method, path) in [
+        ("POST", "/api/v1/query"),
+        ("GET", "/api/v1/targets/metadata?limit=x"),
+        ("GET", "/api/v1/nope"),
+        ("POST", "/api/v1/targets"),
+        ("GET", "/api/v1/metadata?limit=x"),
+    ] {
+        let t = http_request(prometheus.port, method, path, &[], &[]).expect("Prometheus");
+        let o = http_request(listen, method, path, &[], &[]).expect("outpost");
+        assert_eq!(o.0, t.0, "{method} {path}: status; Prometheus said {}", t.1);
+        if t.1.starts_with('{') {
+            assert_eq!(o.1, t.1, "{method} {path}: body");
+        }
+    }
+    drop(dir);
+}
