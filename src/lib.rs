@@ -28,6 +28,7 @@
 //! - [`web`]: the `listen` server: connections at once, bounded; TLS, basic auth, `/-/reload` (`[web]`).
 //! - [`status`]: what the read API shows: targets with their health, dropped targets and
 //!   the rule that dropped them, remote-write state; `/api/v1/*` ([`status::api`]).
+//! - [`terminal`]: `outpost status`: the API's targets and queues as tables.
 //! - [`systemd`]: sd_notify READY / WATCHDOG / STOPPING.
 //! - [`log`]: the stderr (journald) logger.
 #![forbid(unsafe_code)]
@@ -48,4 +49,5 @@ pub mod staging;
 pub mod status;
 pub mod systemd;
 pub mod telemetry;
+pub mod terminal;
 pub mod web;
