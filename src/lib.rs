@@ -28,6 +28,7 @@
 //! - [`web`]: the `listen` server: connections at once, bounded; TLS, basic auth, `/-/reload` (`[web]`).
 //! - [`status`]: what the read API shows: targets with their health, dropped targets and
 //!   the rule that dropped them, remote-write state; `/api/v1/*` ([`status::api`]).
+//! - [`pages`]: `/`, `/targets`, `/service-discovery`, `/remote-write` for a browser, from [`status`].
 //! - [`terminal`]: `outpost status`: the API's targets and queues as tables.
 //! - [`systemd`]: sd_notify READY / WATCHDOG / STOPPING.
 //! - [`log`]: the stderr (journald) logger.
@@ -41,6 +42,7 @@ pub mod discovery;
 pub mod log;
 pub mod model;
 pub mod offload;
+pub mod pages;
 pub mod parse;
 pub mod relabel;
 pub mod scrape;

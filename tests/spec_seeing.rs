@@ -6,11 +6,13 @@
 
 mod support;
 
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use support::fake::{FakeReceiver, FakeTarget};
-use support::{Child, free_port, http_request, outpost_command, poll_until, start_outpost};
+use support::{Child, TempDir, free_port, http_request, outpost_command, poll_until, start_outpost};
 
 const WITHIN: Duration = Duration::from_secs(30);
 
@@ -64,7 +66,8 @@ fn status(args: &[&str]) -> Output {
     run_bounded(command, "outpost status")
 }
 
-/// Runs `command` to its end, killed after 20 s (it has a 5 s timeout of its own).
+/// Runs `command` to its end, killed after 60 s (outpost status has a 5 s timeout of its own;
+/// headless Chromium loads a page in a few seconds on a busy machine).
 fn run_bounded(mut command: Command, what: &str) -> Output {
     let child = command
         .stdout(std::process::Stdio::piped())
@@ -76,11 +79,11 @@ fn run_bounded(mut command: Command, what: &str) -> Output {
     std::thread::spawn(move || {
         let _ = done.send(child.wait_with_output());
     });
-    match waited.recv_timeout(Duration::from_secs(20)) {
+    match waited.recv_timeout(Duration::from_secs(60)) {
         Ok(output) => output.unwrap_or_else(|e| panic!("{what}: {e}")),
         Err(_) => {
             let _ = Command::new("kill").args(["-s", "KILL", &pid.to_string()]).status();
-            panic!("{what} (pid {pid}) did not finish within 20 s");
+            panic!("{what} (pid {pid}) did not finish within 60 s");
         }
     }
 }
@@ -154,7 +157,117 @@ fn status_says_when_nothing_listens_and_exits_1() {
     assert_eq!(usage.status.code(), Some(2), "{usage:?}");
 }
 
-#[allow(dead_code)]
 fn get(port: u16, path: &str, accept: &str) -> (u16, String) {
     http_request(port, "GET", path, &[("Accept", accept)], &[]).expect("GET")
+}
+
+/// Debian's Chromium, headless, with a fresh profile and nothing fetched but `url`.
+fn chromium(profile: &Path, args: &[String], url: &str) -> Output {
+    let mut command = Command::new(CHROMIUM);
+    command
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        .args(["--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url);
+    run_bounded(command, &format!("chromium {url}"))
+}
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Where the screenshots are kept: target/test-artifacts/pages/.
+fn artifacts() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dir = tmp.parent().unwrap_or(tmp).join("test-artifacts").join("pages");
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    dir
+}
+
+#[test]
+fn pages_show_what_a_person_looks_for_in_a_real_browser() {
+    if !Path::new(CHROMIUM).exists() {
+        eprintln!(
+            "SKIPPED: {CHROMIUM} is missing (Debian package chromium); the pages were not tested in a browser"
+        );
+        return;
+    }
+    let scene = scene();
+    let port = scene.agent.port;
+    // The state the pages must show: the target down with its error, the queue in an outage.
+    poll_until(WITHIN, "the down target's error and the outage are known", || {
+        let (_, targets) = get(port, "/api/v1/targets", "application/json");
+        let (_, queues) = get(port, "/api/v1/status/remote_write", "application/json");
+        let up = targets.contains(r#""health":"up""#);
+        let down = targets.to_lowercase().contains("connection refused");
+        let outage = queues.contains(r#""state":"outage""#);
+        if up && down && outage { Ok(()) } else { Err(format!("{targets}\n{queues}")) }
+    });
+    let profile = TempDir::new("chromium");
+    let shots = artifacts();
+    let mut pages = Vec::new();
+    for (name, path) in [
+        ("home", "/"),
+        ("targets", "/targets"),
+        ("service-discovery", "/service-discovery"),
+        ("remote-write", "/remote-write"),
+    ] {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let dom = chromium(profile.path(), &["--dump-dom".to_owned()], &url);
+        assert!(dom.status.success(), "chromium --dump-dom {url}: {}", text(&dom.stderr));
+        let shot = shots.join(format!("{name}.png"));
+        let _ = fs::remove_file(&shot);
+        let taken = chromium(
+            profile.path(),
+            &[format!("--screenshot={}", shot.display()), "--window-size=1280,900".to_owned()],
+            &url,
+        );
+        assert!(taken.status.success(), "chromium --screenshot {url}: {}", text(&taken.stderr));
+        let size = fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 1000, "screenshot {} is {size} bytes", shot.display());
+        pages.push(text(&dom.stdout));
+    }
+    let [home, targets, discovery, remote_write] = pages.try_into().expect("four pages");
+    // `/`: what runs, from which file, and the queue's health at a glance.
+    let config = scene.agent.dir().join("outpost.toml");
+    for want in [
+        env!("CARGO_PKG_VERSION"),
+        &config.display().to_string(),
+        "central",
+        "outage since",
+        "1 up",
+        "1 down",
+    ] {
+        assert!(home.contains(want), "/ lacks {want:?}:\n{home}");
+    }
+    // `/targets`: the pool's count, the down target with its error, labels, the up target.
+    for want in [
+        "edge (1/2 up)",
+        &format!("http://{}/metrics", scene.down),
+        &format!("http://{}/metrics", scene.up),
+        "site=\"pump-house\"",
+    ] {
+        assert!(targets.contains(want), "/targets lacks {want:?}:\n{targets}");
+    }
+    assert!(targets.to_lowercase().contains("connection refused"), "/targets shows the error:\n{targets}");
+    assert!(targets.contains("class=\"down\">down<"), "the down target is marked down:\n{targets}");
+    // `/service-discovery`: discovered against target labels; the dropped target and its rule.
+    for want in [
+        &format!("__address__=\"{}\"", scene.dropped),
+        "Dropped by relabel_configs[0]",
+        r#"action = "drop""#,
+        r#"regex = '127\.0\.0\.1:9'"#,
+        r#"source_labels = ["__address__"]"#,
+        &format!("instance=\"{}\"", scene.up),
+    ] {
+        assert!(discovery.contains(want), "/service-discovery lacks {want:?}:\n{discovery}");
+    }
+    // `/remote-write`: the outage, its cause and the backlog on disk.
+    for want in ["outage since", "HTTP 503", "on disk", "Oldest unsent sample", "Next retry"] {
+        assert!(remote_write.contains(want), "/remote-write lacks {want:?}:\n{remote_write}");
+    }
+    // Without Accept: text/html (curl), /targets is plain text, as vmagent's.
+    let (status, plain) = get(port, "/targets", "*/*");
+    assert_eq!(status, 200);
+    assert!(plain.starts_with("job=\"edge\" (1/2 up)\n\tstate="), "{plain}");
+    assert!(!plain.contains('<'), "no HTML: {plain}");
 }

@@ -1,5 +1,5 @@
-//! What `listen` answers besides the server's own paths (`web`):
-//! `/metrics`, `/-/healthy`, `/-/ready`.
+//! What `listen` answers besides the server's own paths (`web`): the pages
+//! (`pages`), the read API (`status::api`), `/metrics`, `/-/healthy`, `/-/ready`.
 //!
 //! `/-/ready` answers 503 while [`Telemetry::ready`] is false: during start
 //! (the configuration is loaded, the buffers are being recovered) and once
@@ -14,6 +14,9 @@ use super::Telemetry;
 /// Answers a request the web server passed on (`web::serve`); HEAD is
 /// answered as GET (the server sends the head only).
 pub fn answer(request: &Request, telemetry: &Telemetry) -> Response {
+    if let Some(page) = crate::pages::answer(request, &telemetry.status, SystemTime::now()) {
+        return page;
+    }
     let method = if request.method == "HEAD" { "GET" } else { request.method.as_str() };
     let target = if request.query.is_empty() {
         request.path.clone()
