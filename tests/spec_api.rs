@@ -287,3 +287,72 @@ action = "labeldrop"
     }
     drop(dir);
 }
+
+/// `/api/v1/status/remote_write` through an outage of a receiver: healthy, then "outage"
+/// since a time with the error and the next retry, samples waiting; healthy again once the
+/// receiver is back and the backlog is sent. The password in the URL is never shown.
+#[test]
+fn remote_write_status_names_the_outage_and_its_end() {
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    let url = receiver.url().replacen("http://", "http://edge:s3cret@", 1);
+    let listen = free_port();
+    let mut outpost = start_outpost(&format!(
+        r#"listen = "127.0.0.1:{listen}"
+[global]
+scrape_interval = "1s"
+scrape_timeout = "1s"
+[[remote_write]]
+name = "central"
+url = "{url}"
+[remote_write.queue_config]
+batch_send_deadline = "100ms"
+min_backoff = "50ms"
+max_backoff = "200ms"
+rate_limit = "1MiB"
+[[scrape_configs]]
+job_name = "self"
+[[scrape_configs.static_configs]]
+targets = ["127.0.0.1:{listen}"]
+"#
+    ));
+    outpost.port = listen;
+    outpost.wait_ready("/-/ready");
+    let queue = || -> Result<Value, String> {
+        let data = get_json(listen, "/api/v1/status/remote_write")?;
+        let body = data.to_string();
+        assert!(!body.contains("s3cret"), "the URL's password is shown: {body}");
+        Ok(data["queues"][0].clone())
+    };
+    let q = poll_until(WITHIN, "samples delivered", || {
+        let q = queue()?;
+        if q["newestSentTimestamp"].is_null() { Err(format!("nothing sent yet: {q}")) } else { Ok(q) }
+    });
+    assert_eq!(
+        (&q["name"], &q["state"], &q["outageSince"]),
+        (&Value::from("central"), &Value::from("healthy"), &Value::Null)
+    );
+    assert_eq!(q["url"], receiver.url().replacen("http://", "http://edge:<secret>@", 1));
+    assert_eq!(q["rateLimitBytesPerSecond"], 1_048_576);
+    assert_eq!((&q["shards"]["min"], &q["shards"]["max"]), (&Value::from(1), &Value::from(1)));
+
+    receiver.down();
+    let q = poll_until(WITHIN, "an outage with samples waiting", || {
+        let q = queue()?;
+        let waiting =
+            q["memory"]["samples"].as_u64().unwrap_or(0) + q["disk"]["samples"].as_u64().unwrap_or(0);
+        if q["state"] == "outage" && waiting > 0 && !q["oldestUnsentTimestamp"].is_null() {
+            Ok(q)
+        } else {
+            Err(q.to_string())
+        }
+    });
+    assert!(q["outageSince"].as_str().is_some_and(|t| t.ends_with('Z')), "{q}");
+    assert!(q["lastErrorTime"].is_string() && !q["lastError"].as_str().unwrap_or("").is_empty(), "{q}");
+    assert!(q["nextRetry"].is_string(), "{q}");
+
+    receiver.up();
+    poll_until(WITHIN, "healthy again, nothing on disk", || {
+        let q = queue()?;
+        if q["state"] == "healthy" && q["outageSince"].is_null() { Ok(()) } else { Err(q.to_string()) }
+    });
+}
