@@ -356,3 +356,99 @@ targets = ["127.0.0.1:{listen}"]
         if q["state"] == "healthy" && q["outageSince"].is_null() { Ok(()) } else { Err(q.to_string()) }
     });
 }
+
+/// Resident memory of `pid`, bytes (VmRSS).
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().strip_suffix("kB"));
+    kb.and_then(|v| v.trim().parse::<u64>().ok()).expect("VmRSS") * 1024
+}
+
+/// Figures for the README: the time of `/api/v1/targets` with 1,000 targets, and the RSS
+/// one active and one dropped target add. Run with
+/// `cargo test --release --test spec_api -- --ignored --nocapture figures`.
+#[test]
+#[ignore = "figures, not a check: prints timings and memory"]
+fn figures() {
+    let target = support::fake::FakeTarget::start("# TYPE g gauge\ng 1\n");
+    let dir = TempDir::new("sd-figures");
+    let file = dir.path().join("targets.json");
+    let write = |active: usize, dropped: usize| {
+        let group = |i: usize, drop: bool| serde_json::json!({"targets": [target.address()], "labels": {"i": i.to_string(), "drop": drop.to_string(), "zone": "edge-zone-a"}});
+        let groups: Vec<Value> =
+            (0..active).map(|i| group(i, false)).chain((0..dropped).map(|i| group(i, true))).collect();
+        std::fs::write(&file, serde_json::to_string(&groups).expect("json")).expect("write targets");
+    };
+    write(0, 0);
+    let listen = free_port();
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    let mut outpost = start_outpost(&format!(
+        r#"listen = "127.0.0.1:{listen}"
+[[remote_write]]
+url = "{url}"
+[[scrape_configs]]
+job_name = "many"
+scrape_interval = "10s"
+[[scrape_configs.file_sd_configs]]
+files = [{file:?}]
+refresh_interval = "1s"
+[[scrape_configs.relabel_configs]]
+source_labels = ["drop"]
+regex = "true"
+action = "drop"
+"#,
+        url = receiver.url(),
+        file = file.display().to_string()
+    ));
+    outpost.port = listen;
+    outpost.wait_ready("/-/ready");
+    let counts = || -> Result<(usize, u64), String> {
+        let d = get_json(listen, "/api/v1/targets")?;
+        Ok((
+            d["activeTargets"].as_array().map_or(0, Vec::len),
+            d["droppedTargetCounts"]["many"].as_u64().unwrap_or(0),
+        ))
+    };
+    let settle = |want: (usize, u64)| {
+        poll_until(Duration::from_secs(60), "targets applied", || {
+            let got = counts()?;
+            if got == want { Ok(()) } else { Err(format!("{got:?}")) }
+        });
+        // Every loop has scraped once (interval 10 s) and the allocator has settled.
+        std::thread::sleep(Duration::from_secs(11));
+        rss(outpost.pid())
+    };
+    let base = settle((0, 0));
+    write(1000, 0);
+    let active = settle((1000, 0));
+    write(1000, 10_000);
+    let dropped = settle((1000, 10_000));
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let (status, body) = http_get(listen, "/api/v1/targets").expect("targets");
+        times.push(started.elapsed());
+        assert_eq!(status, 200);
+        bytes = body.len();
+    }
+    times.sort();
+    let mut active_only = Vec::new();
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        http_get(listen, "/api/v1/targets?state=active").expect("targets");
+        active_only.push(started.elapsed());
+    }
+    active_only.sort();
+    println!("rss: base {base}, +1000 active {active}, +10000 dropped {dropped}");
+    println!("per active target: {} bytes", (active.saturating_sub(base)) / 1000);
+    println!("per dropped target: {} bytes", (dropped.saturating_sub(active)) / 10_000);
+    println!(
+        "GET /api/v1/targets (1,000 active, 10,000 dropped, {bytes} bytes): median {:?}, max {:?}",
+        times[10], times[19]
+    );
+    println!(
+        "GET /api/v1/targets?state=active (1,000): median {:?}, max {:?}",
+        active_only[10], active_only[19]
+    );
+}
