@@ -452,3 +452,121 @@ action = "drop"
         active_only[10], active_only[19]
     );
 }
+
+/// The Kubernetes jobs (pods and nodes from the in-test API server, fed the K3s fixtures)
+/// compared with vmagent's /api/v1/targets (Debian's Prometheus 2.42 has no Kubernetes
+/// discovery here): both drop every target by relabeling, so each discovered label set shows
+/// under droppedTargets. Named differences: vmagent 1.79 does not set
+/// `__meta_kubernetes_pod_container_id`/`_container_image` and keeps labels with empty values
+/// (Prometheus and outpost drop them); it lists the job's defaults (`job`, `__scheme__`,
+/// `__metrics_path__`, `__scrape_interval__`, `__scrape_timeout__`) in its own way, so those are
+/// compared with the expected values instead.
+#[test]
+fn kubernetes_dropped_targets_answer_as_vmagent() {
+    use support::kube::{Auth, Kind, KubeApi};
+    let api = KubeApi::start(Auth::ClientCert);
+    api.apply_list(Kind::Pod, include_str!("fixtures/kubernetes/pods.json"));
+    api.apply_list(Kind::Node, include_str!("fixtures/kubernetes/nodes.json"));
+    let dir = TempDir::new("api-k8s");
+    for (name, pem) in [
+        ("ca.crt", &api.pki.server_ca),
+        ("client.crt", &api.pki.client_cert),
+        ("client.key", &api.pki.client_key),
+    ] {
+        std::fs::write(dir.path().join(name), pem).expect("write pem");
+    }
+    let d = dir.path().display().to_string();
+    let yaml_job = |name: &str, role: &str| {
+        format!(
+            "- job_name: {name}\n  kubernetes_sd_configs:\n  - role: {role}\n    api_server: {url}\n    tls_config:\n      ca_file: {d}/ca.crt\n      cert_file: {d}/client.crt\n      key_file: {d}/client.key\n  relabel_configs:\n  - action: drop\n    source_labels: [__address__]\n    regex: .*\n",
+            url = api.url()
+        )
+    };
+    let config = dir.path().join("scrape.yml");
+    std::fs::write(
+        &config,
+        format!("scrape_configs:\n{}{}", yaml_job("pods", "pod"), yaml_job("nodes", "node")),
+    )
+    .expect("config");
+    let vm_port = free_port();
+    let mut command = Command::new(support::program(&["vmagent"]));
+    command
+        .arg(format!("-promscrape.config={}", config.display()))
+        .arg(format!("-httpListenAddr=127.0.0.1:{vm_port}"))
+        .arg(format!("-remoteWrite.url=http://127.0.0.1:{}/api/v1/write", free_port()))
+        .arg(format!("-remoteWrite.tmpDataPath={d}/queue"));
+    let mut vmagent = Child::spawn("vmagent", command, TempDir::new("vmagent-api"), vm_port);
+    vmagent.wait_ready("/health");
+
+    let toml_job = |name: &str, role: &str| {
+        format!(
+            "[[scrape_configs]]\njob_name = \"{name}\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"{role}\"\napi_server = \"{url}\"\ntls_config = {{ ca_file = \"{d}/ca.crt\", cert_file = \"{d}/client.crt\", key_file = \"{d}/client.key\" }}\n[[scrape_configs.relabel_configs]]\nsource_labels = [\"__address__\"]\nregex = \".*\"\naction = \"drop\"\n",
+            url = api.url()
+        )
+    };
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    let listen = free_port();
+    let mut outpost = start_outpost(&format!(
+        "listen = \"127.0.0.1:{listen}\"\n[[remote_write]]\nurl = \"{}\"\n{}{}",
+        receiver.url(),
+        toml_job("pods", "pod"),
+        toml_job("nodes", "node")
+    ));
+    outpost.port = listen;
+    outpost.wait_ready("/-/ready");
+
+    let defaults = ["job", "__scheme__", "__metrics_path__", "__scrape_interval__", "__scrape_timeout__"];
+    let unknown = ["__meta_kubernetes_pod_container_id", "__meta_kubernetes_pod_container_image"];
+    let discovered = |port: u16, job: &str| -> Result<BTreeSet<BTreeMap<String, String>>, String> {
+        let data = get_json(port, "/api/v1/targets?state=dropped")?;
+        let set: BTreeSet<BTreeMap<String, String>> = data["droppedTargets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["discoveredLabels"]["job"] == job)
+            .map(|t| {
+                let labels = t["discoveredLabels"].as_object().cloned().unwrap_or_default();
+                labels
+                    .into_iter()
+                    .map(|(k, v)| (k, v.as_str().unwrap_or("").to_owned()))
+                    .filter(|(k, v)| {
+                        !v.is_empty() && !defaults.contains(&k.as_str()) && !unknown.contains(&k.as_str())
+                    })
+                    .collect()
+            })
+            .collect();
+        if set.is_empty() { Err(format!("no {job} targets yet")) } else { Ok(set) }
+    };
+    for job in ["pods", "nodes"] {
+        let theirs = poll_until(WITHIN, &format!("vmagent discovers {job}"), || discovered(vm_port, job));
+        let ours = poll_until(WITHIN, &format!("outpost discovers {job}"), || {
+            let ours = discovered(listen, job)?;
+            if ours.len() == theirs.len() {
+                Ok(ours)
+            } else {
+                Err(format!("{} of {}", ours.len(), theirs.len()))
+            }
+        });
+        let only_ours: Vec<_> = ours.difference(&theirs).take(2).collect();
+        let only_theirs: Vec<_> = theirs.difference(&ours).take(2).collect();
+        assert!(
+            only_ours.is_empty() && only_theirs.is_empty(),
+            "{job}: only outpost {only_ours:?}; only vmagent {only_theirs:?}"
+        );
+    }
+    let data = get_json(listen, "/api/v1/targets").expect("targets");
+    assert_eq!(data["activeTargets"], serde_json::json!([]));
+    for t in data["droppedTargets"].as_array().into_iter().flatten() {
+        let labels = &t["discoveredLabels"];
+        assert_eq!(
+            (&labels["__scheme__"], &labels["__metrics_path__"]),
+            (&Value::from("http"), &Value::from("/metrics"))
+        );
+        assert_eq!(
+            (&labels["__scrape_interval__"], &labels["__scrape_timeout__"]),
+            (&Value::from("1m"), &Value::from("10s"))
+        );
+        assert_eq!(labels["job"], t["scrapePool"]);
+    }
+    drop(dir);
+}
