@@ -328,3 +328,56 @@ fn remote_write_status_shows_outage_backlog_and_drops() {
     state.failed("x".repeat(10_000));
     assert!(state.last_error.borrow().as_ref().is_some_and(|(_, e)| e.len() < 600), "bounded");
 }
+
+#[test]
+fn malformed_requests_never_panic() {
+    let s = status(&["h1:9100", "drop-me:1"]);
+    let pieces = [
+        "/api/v1/",
+        "targets",
+        "targets/metadata",
+        "metadata",
+        "targets/relabel_steps",
+        "label/",
+        "/values",
+        "?",
+        "&",
+        "=",
+        "%",
+        "%4",
+        "%zz",
+        "%e2%82",
+        "+",
+        "é",
+        "state=",
+        "scrapePool=",
+        "match_target=",
+        "%7B",
+        "%7D",
+        "job",
+        "%3D~",
+        "%22",
+        "%27",
+        "`",
+        "%5C",
+        "limit=",
+        "-1",
+        "labels=",
+        "metric=",
+        "\u{0}",
+    ];
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..20_000 {
+        let mut target = String::from("/api/v1/");
+        for _ in 0..(rng % 9) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            target.push_str(pieces[(rng % pieces.len() as u64) as usize]);
+        }
+        for method in ["GET", "POST", "DELETE"] {
+            let answer = api::answer(method, &target, &s, SystemTime::now()).expect("an API path");
+            assert!(!answer.0.starts_with('5'), "{method} {target}: {answer:?}");
+        }
+    }
+}
