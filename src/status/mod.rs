@@ -9,6 +9,7 @@
 pub mod api;
 pub mod config;
 pub mod remote_write;
+mod selector;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
