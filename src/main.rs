@@ -48,6 +48,13 @@ fn main() -> ExitCode {
             let listen = match (listen, config) {
                 (Some(listen), _) => listen,
                 (None, Some(path)) => match config::load(&path) {
+                    Ok(Config { web, .. }) if web.tls.is_some() => {
+                        eprintln!(
+                            "outpost: {}: listen serves https ([web.tls_config]); outpost status speaks plain http only: use the pages or curl",
+                            path.display()
+                        );
+                        return ExitCode::from(1);
+                    }
                     Ok(Config { listen: Some(addr), .. }) => addr.to_string(),
                     Ok(_) => {
                         eprintln!(
