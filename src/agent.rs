@@ -25,15 +25,19 @@ use smol::{LocalExecutor, Timer};
 use crate::buffer::Buffer;
 use crate::buffer::disk::{DirLock, LockError};
 use crate::client::{Client, ClientError};
+use crate::config::ScrapeConfig;
 use crate::config::{self, Config};
+use crate::discovery::Group;
 use crate::discovery::Update;
 use crate::discovery::providers::Providers;
-use crate::discovery::targets::populate_groups;
+use crate::discovery::targets::populate_job;
 use crate::offload::Offload;
 use crate::scrape::{self, pool::Pool};
 use crate::sender::{self, Outgoing, Queue};
+use crate::status::Status;
 use crate::systemd;
 use crate::telemetry::{Telemetry, serve};
+use crate::web::{self, ReloadRequest, Request, Web};
 
 /// Blocking threads for scrapes and sends together.
 const BLOCKING_THREADS: usize = 4;
@@ -48,6 +52,8 @@ pub enum AgentError {
     Client(String, ClientError),
     /// Another process holds `data_dir` or a queue directory under it.
     Locked(LockError),
+    /// `[web.tls_config]` files that were usable when the config was checked are not now.
+    Web(crate::client::tls::TlsError),
 }
 
 impl std::fmt::Display for AgentError {
@@ -57,6 +63,7 @@ impl std::fmt::Display for AgentError {
             AgentError::Signals(e) => write!(f, "install signal handlers: {e}"),
             AgentError::Client(what, e) => write!(f, "{what}: {e}"),
             AgentError::Locked(e) => e.fmt(f),
+            AgentError::Web(e) => write!(f, "web.tls_config: {e}"),
         }
     }
 }
@@ -74,6 +81,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         ),
         None => None,
     };
+    let (web, reload_requests) = Web::new(&config.web).map_err(AgentError::Web)?;
     let mut config = Rc::new(config.clone());
     // Each shard, beyond the first one of all, may hold one more request in
     // flight: a receiver that hangs until remote_timeout holds only its own.
@@ -81,7 +89,11 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
     let offload = Offload::new(BLOCKING_THREADS + shards);
     // One queue per remote_write, each over its own buffer directory and
     // budget: a receiver that is down fills only its own buffer.
-    let start_time_seconds = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    let started = SystemTime::now();
+    let start_time_seconds = started.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    let status = Rc::new(Status::default());
+    status.started.set(Some(started));
+    status.set_config(config.clone(), started);
     // Recovering a large backlog reads every segment: the blocking pool does
     // it while `listen` already answers (`/-/ready` 503, process metrics).
     let buffers = {
@@ -90,6 +102,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
             scrapes: Rc::default(),
             start_time_seconds,
             ready: Cell::new(false),
+            status: status.clone(),
         });
         let opening = async {
             let mut buffers = Vec::with_capacity(config.remote_write.len());
@@ -103,7 +116,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         // Never finishes: serves until the buffers are open.
         let serving = async {
             if let Some(listener) = &listener {
-                serve::serve(listener, starting).await;
+                web::serve(listener, &web, &offload, &|r: &Request| serve::answer(r, &starting)).await;
             }
             std::future::pending::<Vec<Buffer>>().await
         };
@@ -118,15 +131,21 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
                 .map_err(|e| AgentError::Client(format!("remote_write {}", rw.name), e))
         })
         .collect::<Result<_, _>>()?;
+    for queue in &queues {
+        status.add_queue(queue.metrics.clone(), queue.status.clone());
+    }
     let telemetry = Rc::new(Telemetry {
         queues: queues.iter().map(|q| q.metrics.clone()).collect(),
         scrapes: Rc::default(),
         start_time_seconds,
         ready: Cell::new(false),
+        status: status.clone(),
     });
-    // Metric families are recorded only if a remote_write sends them.
-    let metadata =
-        scrape::metadata::Registry::new(config.remote_write.iter().any(|rw| rw.metadata_config.send));
+    // Metric families are recorded only if a remote_write sends them or the
+    // API may show them (`/api/v1/targets/metadata`).
+    let metadata = scrape::metadata::Registry::new(
+        config.listen.is_some() || config.remote_write.iter().any(|rw| rw.metadata_config.send),
+    );
     let cx = scrape::Context {
         queues: &queues,
         offload: &offload,
@@ -135,6 +154,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
     };
     let clients = job_clients(&config).map_err(|(job, e)| AgentError::Client(format!("job {job}"), e))?;
     let (updates, discovered) = smol::channel::unbounded();
+    let route = |r: &Request| serve::answer(r, &telemetry);
 
     let ex = LocalExecutor::new();
     smol::block_on(ex.run(async {
@@ -145,7 +165,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
             pool.set_client(&job, client);
         }
         for sc in &config.scrape_configs {
-            pool.sync(&sc.job_name, populate_groups(providers.groups(&sc.job_name), sc));
+            sync_job(&mut pool, &status, sc, providers.groups(&sc.job_name));
         }
         let mut background = vec![ex.spawn(watchdog())];
         for queue in &queues {
@@ -157,7 +177,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
             ]);
         }
         if let Some(listener) = &listener {
-            ex.spawn(serve::serve(listener, telemetry.clone())).detach();
+            ex.spawn(web::serve(listener, &web, &offload, &route)).detach();
         }
         let receivers: Vec<String> =
             queues.iter().map(|q| format!("{} ({})", q.name, q.metrics.url)).collect();
@@ -172,7 +192,8 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         loop {
             let signal = async { Event::Signal(signals.next().await) };
             let update = async { Event::Update(discovered.recv().await.ok()) };
-            match smol::future::or(signal, update).await {
+            let requested = async { Event::Reload(reload_requests.recv().await.ok()) };
+            match smol::future::or(signal, smol::future::or(update, requested)).await {
                 Event::Update(Some(first)) => {
                     // Everything already queued is taken in one pass, so a
                     // burst of updates costs one diff per job.
@@ -181,17 +202,40 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
                         dirty.extend(providers.update(next));
                     }
                     for sc in config.scrape_configs.iter().filter(|sc| dirty.contains(&sc.job_name)) {
-                        pool.sync(&sc.job_name, populate_groups(providers.groups(&sc.job_name), sc));
+                        sync_job(&mut pool, &status, sc, providers.groups(&sc.job_name));
                     }
                 }
                 Event::Update(None) => {} // never: `providers` holds a sender
                 Event::Signal(Some(Ok(Signal::Hup))) => {
                     systemd::notify("RELOADING=1");
-                    if let Some(new) = reload(&config, &queues, &mut providers, &mut pool) {
-                        config = new;
+                    match reload(&config, &queues, &web, &mut providers, &mut pool, &status, "SIGHUP") {
+                        Ok(new) => {
+                            status.set_config(new.clone(), SystemTime::now());
+                            config = new;
+                        }
+                        Err(e) => {
+                            log::error!("SIGHUP: {e}");
+                            status.reload_failed(SystemTime::now());
+                        }
                     }
                     systemd::notify("READY=1");
                 }
+                // POST /-/reload (web.enable_lifecycle): the same reload, its outcome the answer.
+                Event::Reload(Some(reply)) => {
+                    systemd::notify("RELOADING=1");
+                    let outcome =
+                        reload(&config, &queues, &web, &mut providers, &mut pool, &status, "/-/reload");
+                    match &outcome {
+                        Ok(new) => status.set_config(new.clone(), SystemTime::now()),
+                        Err(e) => {
+                            log::error!("/-/reload: {e}");
+                            status.reload_failed(SystemTime::now());
+                        }
+                    }
+                    let _ = reply.try_send(outcome.map(|new| config = new));
+                    systemd::notify("READY=1");
+                }
+                Event::Reload(None) => {} // never: `web` holds a sender
                 Event::Signal(Some(Ok(signal))) => {
                     log::info!("{signal:?}: stopping");
                     break;
@@ -253,21 +297,26 @@ fn lock_dirs(config: &Config) -> Result<Vec<DirLock>, AgentError> {
 enum Event {
     Signal(Option<std::io::Result<Signal>>),
     Update(Option<Update>),
+    Reload(Option<ReloadRequest>),
 }
 
-/// SIGHUP: reads and validates the configuration again. An invalid one is
-/// logged with its position and the running one kept. A valid one is applied
+/// SIGHUP and `POST /-/reload`: reads and validates the configuration
+/// again. An invalid one is refused (the error names its position) and the
+/// running one kept. A valid one is applied
 /// by difference: providers and scrape loops of unchanged targets keep
 /// running; each queue's remote-write client is rebuilt (credential files
 /// are read anew); a change to external labels or any write relabeling
 /// restarts every loop, whose caches hold encoded labels; the buffers are
-/// untouched.
+/// untouched. `[web]` applies to connections accepted afterwards.
 fn reload(
     running: &Rc<Config>,
     queues: &[Queue],
+    web: &Web,
     providers: &mut Providers,
     pool: &mut Pool,
-) -> Option<Rc<Config>> {
+    status: &Status,
+    cause: &str,
+) -> Result<Rc<Config>, String> {
     let loaded = if running.origin == "<default>" {
         config::parse(config::DEFAULT, "<default>")
     } else {
@@ -275,23 +324,17 @@ fn reload(
     };
     let new = match loaded {
         Ok(new) => new,
-        Err(e) => {
-            log::error!("SIGHUP: invalid config, still running the previous one: {e}");
-            return None;
-        }
+        Err(e) => return Err(format!("invalid config, still running the previous one: {e}")),
     };
     let (new, restart) = config::reload::reconcile(running, new);
     for message in &restart {
-        log::warn!("SIGHUP: {message}");
+        log::warn!("{cause}: {message}");
     }
     // Every client is built anew, reading its credential and TLS files again;
     // one that cannot be built keeps the running configuration.
     let clients = match job_clients(&new) {
         Ok(clients) => clients,
-        Err((job, e)) => {
-            log::error!("SIGHUP: job {job}: {e}; still running the previous configuration");
-            return None;
-        }
+        Err((job, e)) => return Err(format!("job {job}: {e}; still running the previous configuration")),
     };
     // `reconcile` kept the running remote_write names, so each queue finds its entry.
     let mut rw_clients = Vec::with_capacity(queues.len());
@@ -300,13 +343,13 @@ fn reload(
         match sender::http::Client::new(rw) {
             Ok(client) => rw_clients.push((queue, rw, client)),
             Err(e) => {
-                log::error!(
-                    "SIGHUP: remote_write {}: {e}; still running the previous configuration",
-                    rw.name
-                );
-                return None;
+                let name = &rw.name;
+                return Err(format!("remote_write {name}: {e}; still running the previous configuration"));
             }
         }
+    }
+    if let Err(e) = web.set(&new.web) {
+        return Err(format!("web.tls_config: {e}; still running the previous configuration"));
     }
     crate::log::set_level(new.log_level);
     for (job, client) in clients {
@@ -323,7 +366,7 @@ fn reload(
         }
     }
     if restart_loops {
-        log::info!("SIGHUP: external_labels or write_relabel_configs changed: restarting every scrape loop");
+        log::info!("{cause}: external_labels or write_relabel_configs changed: restarting every scrape loop");
         pool.stop_all();
     }
     providers.apply(&new);
@@ -335,11 +378,29 @@ fn reload(
     for job in gone {
         pool.sync(&job, Vec::new());
     }
+    status.with_pools(|pools| pools.keys().cloned().collect::<Vec<_>>()).iter().for_each(|job| {
+        if !new.scrape_configs.iter().any(|sc| sc.job_name == *job) {
+            status.remove_pool(job);
+        }
+    });
     for sc in &new.scrape_configs {
-        pool.sync(&sc.job_name, populate_groups(providers.groups(&sc.job_name), sc));
+        sync_job(pool, status, sc, providers.groups(&sc.job_name));
     }
-    log::info!("SIGHUP: configuration reloaded from {}: {} targets", new.origin, pool.len());
-    Some(Rc::new(new))
+    log::info!("{cause}: configuration reloaded from {}: {} targets", new.origin, pool.len());
+    Ok(Rc::new(new))
+}
+
+/// Makes `sc`'s loops serve its targets from `groups`, and shows them (and
+/// the dropped ones) in `status`.
+fn sync_job<'g>(
+    pool: &mut Pool,
+    status: &Status,
+    sc: &ScrapeConfig,
+    groups: impl IntoIterator<Item = &'g Group>,
+) {
+    let targets = populate_job(groups, sc);
+    pool.sync(&sc.job_name, targets.active.iter().map(|(_, t)| t.clone()).collect());
+    status.set_pool(&sc.job_name, targets, sc.keep_dropped_targets, |t| pool.health(&sc.job_name, t));
 }
 
 /// One client per job, shared by its targets (Prometheus's scrape pool); the

@@ -25,6 +25,11 @@
 //! - [`sender`]: one queue per receiver; posts blocks in order per shard; classifies answers; backoff; shard count.
 //! - [`offload`]: bounded blocking work off the executor thread.
 //! - [`telemetry`]: self-metrics and process metrics, served on `listen` with `/-/healthy` and `/-/ready`.
+//! - [`web`]: the `listen` server: connections at once, bounded; TLS, basic auth, `/-/reload` (`[web]`).
+//! - [`status`]: what the read API shows: targets with their health, dropped targets and
+//!   the rule that dropped them, remote-write state; `/api/v1/*` ([`status::api`]).
+//! - [`pages`]: `/`, `/targets`, `/service-discovery`, `/remote-write` for a browser, from [`status`].
+//! - [`terminal`]: `outpost status`: the API's targets and queues as tables.
 //! - [`systemd`]: sd_notify READY / WATCHDOG / STOPPING.
 //! - [`log`]: the stderr (journald) logger.
 #![forbid(unsafe_code)]
@@ -37,10 +42,14 @@ pub mod discovery;
 pub mod log;
 pub mod model;
 pub mod offload;
+pub mod pages;
 pub mod parse;
 pub mod relabel;
 pub mod scrape;
 pub mod sender;
 pub mod staging;
+pub mod status;
 pub mod systemd;
 pub mod telemetry;
+pub mod terminal;
+pub mod web;

@@ -358,6 +358,15 @@ impl Buffer {
         std::mem::take(&mut self.losses)
     }
 
+    /// The oldest undelivered sample's timestamp, ms: the first block's on
+    /// disk (older than any in RAM), else the ring's first.
+    pub fn oldest_timestamp_ms(&self) -> Option<i64> {
+        match self.backlog.front() {
+            Some((meta, _)) => Some(meta.min_timestamp_ms),
+            None => self.ring.oldest().map(|b| b.min_timestamp_ms),
+        }
+    }
+
     /// Whether blocks on disk are waiting to be sent.
     pub fn backlog(&self) -> bool {
         !self.backlog.is_empty()

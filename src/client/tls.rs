@@ -239,7 +239,7 @@ impl fmt::Debug for TlsTransport {
 }
 
 /// "ca_file /etc/ca.pem", or "inline ca" for PEM that came as bytes.
-fn describe(pem: &Pem, what: &str) -> String {
+pub(crate) fn describe(pem: &Pem, what: &str) -> String {
     match pem {
         Pem::File(path) => format!("{what}_file {}", path.display()),
         Pem::Inline(_) => format!("inline {what}"),
@@ -255,7 +255,7 @@ fn read(pem: &Pem, field: TlsField, what: &str) -> Result<Vec<u8>, TlsError> {
 }
 
 /// Every certificate in the PEM text; at least one.
-fn certificates(pem: &Pem, field: TlsField) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn certificates(pem: &Pem, field: TlsField) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let what = if field == TlsField::Ca { "ca" } else { "cert" };
     let bytes = read(pem, field, what)?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
@@ -268,7 +268,7 @@ fn certificates(pem: &Pem, field: TlsField) -> Result<Vec<CertificateDer<'static
     Ok(certs)
 }
 
-fn private_key(pem: &Pem) -> Result<PrivateKeyDer<'static>, TlsError> {
+pub(crate) fn private_key(pem: &Pem) -> Result<PrivateKeyDer<'static>, TlsError> {
     let bytes = read(pem, TlsField::Key, "key")?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
         let reason = match e {
@@ -281,7 +281,7 @@ fn private_key(pem: &Pem) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
-fn ca_roots(ca: &Pem) -> Result<RootCertStore, TlsError> {
+pub(crate) fn ca_roots(ca: &Pem) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for (i, cert) in certificates(ca, TlsField::Ca)?.into_iter().enumerate() {
         roots.add(cert).map_err(|e| TlsError {

@@ -93,6 +93,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         buffer: buffer(&src, &raw.buffer)?,
         remote_write: remote_writes(&src, &raw.remote_write)?,
         scrape_configs: scrape_configs(&src, &raw.scrape_configs, &global)?,
+        web: super::web::load::web(&src, &raw.web)?,
         global,
     };
     match schema::unsupported(&raw) {
@@ -155,7 +156,11 @@ impl Source<'_> {
     }
 
     /// An optional duration; zero is refused (it would mean a busy loop or no timeout).
-    fn duration(&self, key: &str, value: &Option<Spanned<String>>) -> Result<Option<Duration>, ConfigError> {
+    pub(super) fn duration(
+        &self,
+        key: &str,
+        value: &Option<Spanned<String>>,
+    ) -> Result<Option<Duration>, ConfigError> {
         let Some(value) = value else { return Ok(None) };
         let d = duration::parse(value.get_ref())
             .map_err(|e| self.at(value, format!("invalid duration {:?}: {e}", value.get_ref())))?;
@@ -514,6 +519,7 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
         honor_labels: job.honor_labels.unwrap_or(false),
         honor_timestamps: job.honor_timestamps.unwrap_or(true),
         sample_limit: job.sample_limit.unwrap_or(0),
+        keep_dropped_targets: job.keep_dropped_targets.unwrap_or(0),
         label_limit: limit(&job.label_limit),
         label_name_length_limit: limit(&job.label_name_length_limit),
         label_value_length_limit: limit(&job.label_value_length_limit),

@@ -9,6 +9,7 @@ pub mod load;
 pub mod reload;
 mod schema;
 pub mod size;
+pub mod web;
 
 use crate::relabel::Rule;
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use std::time::Duration;
 pub use http::{Auth, HttpClientConfig, Pem, Secret, TlsConfig};
 pub use kubernetes::{KubernetesSdConfig, Role as KubernetesRole};
 pub use load::{ConfigError, load, parse};
+pub use web::{BcryptHash, WebConfig, WebTls};
 
 /// The embedded default: scrape outpost's own metrics, write to a local Prometheus.
 pub const DEFAULT: &str = include_str!("../../config/default.toml");
@@ -45,6 +47,8 @@ pub struct Config {
     pub buffer: BufferConfig,
     pub remote_write: Vec<RemoteWrite>,
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// How `listen` is protected (`[web]`); the default is plain http, no authentication.
+    pub web: WebConfig,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -178,6 +182,8 @@ pub struct ScrapeConfig {
     pub honor_timestamps: bool,
     /// 0 means no limit, here and in the other limits.
     pub sample_limit: usize,
+    /// Dropped targets the status API keeps per job (Prometheus's key); 0 keeps all.
+    pub keep_dropped_targets: usize,
     pub label_limit: usize,
     pub label_name_length_limit: usize,
     pub label_value_length_limit: usize,

@@ -25,6 +25,28 @@ pub struct RawConfig {
     pub remote_write: Vec<Spanned<RawRemoteWrite>>,
     #[serde(default)]
     pub scrape_configs: Vec<RawScrapeConfig>,
+    pub web: Option<RawWeb>,
+}
+
+/// `[web]`: Prometheus's web configuration file and lifecycle flags.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeb {
+    pub tls_config: Option<Spanned<RawWebTls>>,
+    #[serde(default)]
+    pub basic_auth_users: Labels,
+    pub enable_lifecycle: Option<bool>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub read_timeout: Option<Spanned<String>>,
+}
+
+/// `[web.tls_config]`: the server side of Prometheus's `tls_server_config`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebTls {
+    pub cert_file: Option<Spanned<String>>,
+    pub key_file: Option<Spanned<String>>,
+    pub client_ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -137,6 +159,7 @@ pub struct RawScrapeConfig {
     pub honor_labels: Option<bool>,
     pub honor_timestamps: Option<bool>,
     pub sample_limit: Option<usize>,
+    pub keep_dropped_targets: Option<usize>,
     #[serde(default)]
     pub static_configs: Vec<RawStaticConfig>,
     #[serde(default)]

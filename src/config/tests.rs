@@ -74,6 +74,7 @@ fn job(name: &str, interval: Duration, timeout: Duration, targets: &[&str]) -> S
         honor_labels: false,
         honor_timestamps: true,
         sample_limit: 0,
+        keep_dropped_targets: 0,
         label_limit: 0,
         label_name_length_limit: 0,
         label_value_length_limit: 0,
@@ -132,6 +133,7 @@ fn documented_config(origin: &str) -> Config {
             metadata_config: metadata_defaults(),
         }],
         scrape_configs: vec![node],
+        web: crate::config::WebConfig::default(),
     }
 }
 
@@ -217,6 +219,7 @@ fn defaults_are_resolved() {
             metadata_config: metadata_defaults(),
         }],
         scrape_configs: vec![ScrapeConfig { static_configs: vec![], ..job("a", secs(60), secs(10), &[]) }],
+        web: crate::config::WebConfig::default(),
     };
     assert_eq!(config, want);
 }

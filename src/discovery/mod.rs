@@ -146,7 +146,28 @@ pub struct Limits {
 /// `__scrape_timeout__`, `__param_<name>`), `relabel_configs` run (`None`: the
 /// target is dropped), `instance` defaults to `__address__`, the URL is built
 /// from the `__` labels, and then every `__` label and empty value goes.
-pub fn populate(mut labels: Labels, sc: &ScrapeConfig) -> Result<Option<Target>, String> {
+pub fn populate(labels: Labels, sc: &ScrapeConfig) -> Result<Option<Target>, String> {
+    match populate_traced(labels, sc).1 {
+        Populated::Target(target) => Ok(Some(target)),
+        Populated::Dropped(_) => Ok(None),
+        Populated::Failed(reason) => Err(reason),
+    }
+}
+
+/// What became of one discovered label set.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Populated {
+    Target(Target),
+    /// Dropped by the `relabel_configs` rule at this index.
+    Dropped(usize),
+    /// Not a target: the reason (no address, a bad interval, ...).
+    Failed(String),
+}
+
+/// As [`populate`], and also returns the discovered labels: the label set
+/// with the job's defaults added, before relabeling (Prometheus's
+/// `discoveredLabels`).
+pub fn populate_traced(mut labels: Labels, sc: &ScrapeConfig) -> (Labels, Populated) {
     let defaults = [
         ("job", sc.job_name.clone()),
         ("__scheme__", sc.scheme.as_str().to_owned()),
@@ -160,9 +181,19 @@ pub fn populate(mut labels: Labels, sc: &ScrapeConfig) -> Result<Option<Target>,
             labels.set(name, value);
         }
     }
-    if !relabel::process(&mut labels, &sc.relabel_configs) {
-        return Ok(None);
+    let discovered = labels.clone();
+    if let Some(rule) = relabel::first_drop(&mut labels, &sc.relabel_configs) {
+        return (discovered, Populated::Dropped(rule));
     }
+    let populated = match build(labels, sc) {
+        Ok(target) => Populated::Target(target),
+        Err(reason) => Populated::Failed(reason),
+    };
+    (discovered, populated)
+}
+
+/// The target of a relabeled label set.
+fn build(mut labels: Labels, sc: &ScrapeConfig) -> Result<Target, String> {
     let get = |name: &str| labels.get(name).unwrap_or("").to_owned();
     let address = get("__address__");
     if address.is_empty() {
@@ -196,7 +227,7 @@ pub fn populate(mut labels: Labels, sc: &ScrapeConfig) -> Result<Option<Target>,
         labels.set("instance".into(), address);
     }
     labels.retain(|l| !l.name.starts_with("__") && !l.value.is_empty());
-    Ok(Some(Target {
+    Ok(Target {
         labels,
         url,
         interval,
@@ -212,7 +243,7 @@ pub fn populate(mut labels: Labels, sc: &ScrapeConfig) -> Result<Option<Target>,
             budget: sc.budget,
         },
         metric_relabel: sc.metric_relabel_configs.clone(),
-    }))
+    })
 }
 
 /// Percent-encodes a query component: unreserved characters stay.

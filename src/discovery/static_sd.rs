@@ -45,6 +45,7 @@ mod tests {
             honor_labels: false,
             honor_timestamps: true,
             sample_limit: 0,
+            keep_dropped_targets: 0,
             label_limit: 0,
             label_name_length_limit: 0,
             label_value_length_limit: 0,

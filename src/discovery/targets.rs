@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{Group, ProviderId, Target, populate};
+use super::{Group, Populated, ProviderId, Target, populate_traced};
 use crate::config::ScrapeConfig;
 use crate::model::Labels;
 
@@ -22,10 +22,33 @@ impl Target {
 }
 
 /// The targets of `sc` from its groups, in order: each target's labels over
-/// its group's labels, populated and relabeled ([`populate`]); a target with
+/// its group's labels, populated and relabeled ([`super::populate`]); a target with
 /// the key of an earlier one is the same target and left out.
 pub fn populate_groups<'a>(groups: impl IntoIterator<Item = &'a Group>, sc: &ScrapeConfig) -> Vec<Target> {
-    let mut out = Vec::new();
+    populate_job(groups, sc).active.into_iter().map(|(_, target)| target).collect()
+}
+
+/// A job's targets with what the status API shows of them.
+#[derive(Debug, Default)]
+pub struct JobTargets {
+    /// Each target with its discovered labels, deduplicated, in discovery order.
+    pub active: Vec<(Labels, Target)>,
+    /// Label sets that are not targets, in discovery order.
+    pub dropped: Vec<Dropped>,
+}
+
+/// A discovered label set that relabeling (or an error) dropped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dropped {
+    /// With the job's defaults, before relabeling.
+    pub discovered: Labels,
+    /// The `relabel_configs` index that dropped it, or why it is no target.
+    pub cause: Result<usize, String>,
+}
+
+/// [`populate_groups`], keeping the discovered labels and the dropped sets.
+pub fn populate_job<'a>(groups: impl IntoIterator<Item = &'a Group>, sc: &ScrapeConfig) -> JobTargets {
+    let mut out = JobTargets::default();
     let mut seen = HashSet::new();
     for group in groups {
         for own in &group.targets {
@@ -34,14 +57,21 @@ pub fn populate_groups<'a>(groups: impl IntoIterator<Item = &'a Group>, sc: &Scr
                 labels.set(l.name.clone(), l.value.clone());
             }
             let address = labels.get("__address__").unwrap_or("").to_owned();
-            match populate(labels, sc) {
-                Ok(Some(target)) => {
+            let (discovered, populated) = populate_traced(labels, sc);
+            match populated {
+                Populated::Target(target) => {
                     if seen.insert(target.key()) {
-                        out.push(target);
+                        out.active.push((discovered, target));
                     }
                 }
-                Ok(None) => log::debug!("job {}: target {address} dropped by relabel_configs", sc.job_name),
-                Err(e) => log::warn!("job {}: target {address:?} from {}: {e}", sc.job_name, group.source),
+                Populated::Dropped(rule) => {
+                    log::debug!("job {}: target {address} dropped by relabel_configs", sc.job_name);
+                    out.dropped.push(Dropped { discovered, cause: Ok(rule) });
+                }
+                Populated::Failed(e) => {
+                    log::warn!("job {}: target {address:?} from {}: {e}", sc.job_name, group.source);
+                    out.dropped.push(Dropped { discovered, cause: Err(e) });
+                }
             }
         }
     }

@@ -22,8 +22,19 @@ use md5::{Digest, Md5};
 /// is skipped, as replace skips an invalid target. Prometheus (legacy names)
 /// would create it and then fail the scrape or have the receiver refuse it.
 pub fn process(labels: &mut Labels, rules: &[Rule]) -> bool {
+    first_drop(labels, rules).is_none()
+}
+
+/// As [`process`], and names the rule that dropped the label set: its index
+/// in `rules` (what the status API shows for a dropped target).
+pub fn first_drop(labels: &mut Labels, rules: &[Rule]) -> Option<usize> {
     let mut value = String::new();
-    rules.iter().all(|rule| apply(labels, rule, &mut value))
+    rules.iter().position(|rule| !apply(labels, rule, &mut value))
+}
+
+/// Applies one rule; `false` when it drops the label set (the relabel-steps API).
+pub fn apply_one(labels: &mut Labels, rule: &Rule) -> bool {
+    apply(labels, rule, &mut String::new())
 }
 
 /// One rule; `value` is a buffer for the joined source values, reused across rules.

@@ -143,6 +143,20 @@ impl Rule {
         self.action
     }
 
+    /// The rule with every default filled in, as Prometheus's
+    /// `relabel.Config` shows it (the status API; regex as written).
+    pub fn shown(&self) -> RuleSpec {
+        RuleSpec {
+            source_labels: Some(self.source_labels.clone()),
+            separator: Some(self.separator.clone()),
+            regex: Some(self.regex.pattern.clone()),
+            modulus: Some(self.modulus),
+            target_label: Some(self.target_label.clone()),
+            replacement: Some(self.replacement.clone()),
+            action: Some(self.action.as_str().to_owned()),
+        }
+    }
+
     /// `relabel.Config.Validate`. keepequal and dropequal refuse a regex
     /// written at all, even "(.*)": Prometheus compares the compiled regex by
     /// identity with the default one.

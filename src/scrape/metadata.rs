@@ -127,8 +127,21 @@ impl Families {
         self.entries.is_empty()
     }
 
-    fn list(&self) -> impl Iterator<Item = Metadata> + '_ {
+    /// Every family, in the order first scraped.
+    pub fn list(&self) -> impl Iterator<Item = Metadata> + '_ {
         self.entries.iter().map(|f| Metadata {
+            family: f.name.to_string(),
+            kind: f.kind,
+            help: unescape_help(&f.help, f.help_format),
+            unit: f.unit.to_string(),
+        })
+    }
+
+    /// One family by name.
+    pub fn get(&self, name: &str) -> Option<Metadata> {
+        let &at = self.index.get(name)?;
+        let f = self.entries.get(at)?;
+        Some(Metadata {
             family: f.name.to_string(),
             kind: f.kind,
             help: unescape_help(&f.help, f.help_format),

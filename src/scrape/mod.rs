@@ -31,6 +31,7 @@ use crate::model::Labels;
 use crate::offload::Offload;
 use crate::parse::{self, Entry, Format, Scanned};
 use crate::sender::{Outgoing, Queue};
+use crate::status::TargetHealth;
 use crate::telemetry::ScrapeMetrics;
 use report::{ScrapeReport, Scraped};
 use series::{Encoded, Lookup, SeriesCache};
@@ -53,13 +54,21 @@ type Staged = (Encoded, f64, i64);
 /// through the job's client (shared by its targets, as Prometheus has one
 /// client per scrape pool; replaced on reload, so each scrape takes the
 /// current one).
-pub async fn run(target: Target, client: Rc<RefCell<Client>>, cx: &Context<'_>, stop: Receiver<SystemTime>) {
+pub async fn run(
+    target: Target,
+    client: Rc<RefCell<Client>>,
+    cx: &Context<'_>,
+    stop: Receiver<SystemTime>,
+    health: Rc<TargetHealth>,
+) {
     // Encoded labels hold the external labels and write relabeling of this
     // snapshot; the pool restarts every loop when they change.
     let outgoing: Vec<Rc<Outgoing>> = cx.queues.iter().map(Queue::outgoing).collect();
     let report_labels: Vec<Option<Encoded>> =
         report::NAMES.iter().map(|name| series::encode(&series_of(&target, name), &outgoing)).collect();
-    let mut cache = SeriesCache::with_metadata(cx.metadata.register());
+    let families = cx.metadata.register();
+    *health.families.borrow_mut() = families.clone();
+    let mut cache = SeriesCache::with_metadata(families);
     let mut staged: Vec<Staged> = Vec::new();
     let mut stale: Vec<Encoded> = Vec::new();
     let mut body = Vec::new();
@@ -70,8 +79,8 @@ pub async fn run(target: Target, client: Rc<RefCell<Client>>, cx: &Context<'_>, 
         if let Err(at) = until(Timer::at(next), &stop).await {
             break at;
         }
-        let started = Instant::now();
-        let timestamp_ms = millis(SystemTime::now());
+        let (started, started_at) = (Instant::now(), SystemTime::now());
+        let timestamp_ms = millis(started_at);
         let client = client.borrow().clone();
         let (url, timeout, limits) = (target.url.clone(), target.timeout, target.limits);
         let work = cx.offload.run(move || {
@@ -121,6 +130,7 @@ pub async fn run(target: Target, client: Rc<RefCell<Client>>, cx: &Context<'_>, 
         trim(&mut staged, staged_len);
         trim(&mut stale, 0);
         let report = ScrapeReport { duration_seconds: (now - started).as_secs_f64(), ..report };
+        health.scraped(started_at, now - started, report.reason.as_deref());
         for (labels, value) in report_labels.iter().zip(report.values()) {
             if let Some(labels) = labels {
                 append(cx.queues, labels, value, timestamp_ms, now);

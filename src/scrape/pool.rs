@@ -15,6 +15,7 @@ use smol::{LocalExecutor, Task};
 use super::Context;
 use crate::client::Client;
 use crate::discovery::{Diff, Key, Target, targets};
+use crate::status::TargetHealth;
 
 pub struct Pool<'ex, 'a> {
     ex: &'ex LocalExecutor<'a>,
@@ -36,6 +37,8 @@ struct Loop {
     stop: Sender<SystemTime>,
     /// Dropping it cancels the loop without markers (shutdown).
     task: Task<()>,
+    /// Its last scrape, for the status API.
+    health: Rc<TargetHealth>,
 }
 
 impl Loop {
@@ -84,8 +87,9 @@ impl<'ex, 'a> Pool<'ex, 'a> {
                 log::error!("job {job}: no HTTP client; target {} not scraped", target.url);
                 continue;
             };
-            let task = self.ex.spawn(super::run(target.clone(), client, self.cx, stopped));
-            state.loops.insert(key.clone(), Loop { stop, task });
+            let health = Rc::new(TargetHealth::default());
+            let task = self.ex.spawn(super::run(target.clone(), client, self.cx, stopped, health.clone()));
+            state.loops.insert(key.clone(), Loop { stop, task, health });
             state.targets.insert(key, target.clone());
         }
         if state.targets.is_empty() {
@@ -110,6 +114,11 @@ impl<'ex, 'a> Pool<'ex, 'a> {
         for (_, job) in self.jobs.drain() {
             job.loops.into_values().for_each(|l| l.stop(now));
         }
+    }
+
+    /// The last scrape of `target` of `job`, if it has a loop.
+    pub fn health(&self, job: &str, target: &Target) -> Option<Rc<TargetHealth>> {
+        self.jobs.get(job)?.loops.get(&target.key()).map(|l| l.health.clone())
     }
 
     /// The jobs that have targets.

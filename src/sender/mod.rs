@@ -33,6 +33,7 @@ use crate::offload::Offload;
 use crate::relabel::{self, Rule};
 use crate::staging::Staging;
 use crate::staging::encode::{self, Part};
+use crate::status::QueueStatus;
 use crate::telemetry::QueueMetrics;
 use crate::telemetry::metrics::add;
 use flow::{Pacer, Policy, Step};
@@ -86,6 +87,8 @@ pub struct Queue {
     /// Rung when the open batch gets its first sample (its deadline starts).
     opened: Event,
     pub metrics: Rc<QueueMetrics>,
+    /// Outage, last error, backlog: what the status API shows beyond the metrics.
+    pub status: Rc<QueueStatus>,
     /// Per-block error lines (drops, refusals) repeat at the batch rate; at
     /// most one of each per `LOG_EVERY` (the metrics count every one).
     loss_log: Throttle,
@@ -136,6 +139,7 @@ impl Queue {
             ready: Event::new(),
             opened: Event::new(),
             metrics: Rc::new(QueueMetrics::new(&rw.name, &rw.url)),
+            status: Rc::new(QueueStatus { rate_limit: Cell::new(q.rate_limit), ..Default::default() }),
             loss_log: Throttle::new(LOG_EVERY),
             refusal_log: Throttle::new(LOG_EVERY),
             retry_after_log: Throttle::new(LOG_EVERY),
@@ -238,12 +242,16 @@ impl Queue {
                 );
             }
         }
+        let status = &self.status;
+        status.samples_on_disk.set(buffer.backlog_samples());
+        status.oldest_unsent_ms.set(buffer.oldest_timestamp_ms());
         m.buffer_memory_bytes.set(buffer.memory_bytes() as u64);
         m.buffer_disk_bytes.set(buffer.disk_bytes());
         m.spilled_blocks_total.set(buffer.spilled_blocks());
         m.replayed_blocks_total.set(buffer.replayed_blocks());
         drop(buffer);
         m.samples_pending.set(self.pending());
+        self.status.samples_in_memory.set(self.in_memory());
     }
 
     /// Syncs spilled blocks at least every `sync_interval` (SPEC, Buffer: a
@@ -348,6 +356,8 @@ impl Queue {
                         parts.pop();
                         add(&m.samples_total, u64::from(part.samples));
                         add(&m.bytes_total, part.payload.len() as u64);
+                        self.status.outage_since.set(None);
+                        self.status.next_retry.set(None);
                         let outage = self.outage.borrow_mut().take();
                         if let Some(o) = outage {
                             log::info!(
@@ -371,6 +381,7 @@ impl Queue {
                         self.buffer.borrow_mut().outage();
                         self.account();
                         self.sharding.borrow_mut().retrying(wait, Instant::now());
+                        self.status.next_retry.set(Some(SystemTime::now() + wait));
                         log::debug!(
                             "remote_write {}: block {} retry in {wait:?}: {reason}",
                             self.name,
@@ -397,6 +408,8 @@ impl Queue {
                             }
                             Err(e) => {
                                 m.dropped(DropReason::TooLarge, u64::from(part.samples));
+                                self.status
+                                    .failed(format!("HTTP 413 for a block that cannot be split ({e:?})"));
                                 add(&m.samples_failed_total, u64::from(part.samples));
                                 if let Some(held) = self.refusal_log.pass(Instant::now()) {
                                     log::error!(
@@ -414,6 +427,7 @@ impl Queue {
                         parts.pop();
                         add(&m.samples_failed_total, u64::from(part.samples));
                         m.dropped(DropReason::Rejected, u64::from(part.samples));
+                        self.status.failed(format!("HTTP {status}: {}", message.trim()));
                         if let Some(held) = self.refusal_log.pass(Instant::now()) {
                             log::error!(
                                 "remote_write {}: receiver rejected block {} ({} samples) with HTTP {status}, dropped: {}{}",
@@ -446,6 +460,10 @@ impl Queue {
     /// A send failed with a recoverable error: the first such failure starts an outage (logged
     /// once for all shards), later ones count as its retries.
     fn note_outage(&self, reason: &str) {
+        self.status.failed(reason.to_owned());
+        if self.status.outage_since.get().is_none() {
+            self.status.outage_since.set(Some(SystemTime::now()));
+        }
         let mut outage = self.outage.borrow_mut();
         match &mut *outage {
             Some(o) => o.retries += 1,

@@ -268,6 +268,8 @@ pub struct Telemetry {
     pub start_time_seconds: f64,
     /// The pipeline runs: `/-/ready` answers 200 (503 while false).
     pub ready: Cell<bool>,
+    /// Targets, queues and configuration for the read API.
+    pub status: std::rc::Rc<crate::status::Status>,
 }
 
 /// Scrape-side counters, under Prometheus's names: scrapes refused for a
@@ -394,6 +396,7 @@ mod tests {
             scrapes,
             start_time_seconds: 1.5,
             ready: Cell::new(true),
+            status: Default::default(),
         }
         .render();
         assert!(text.contains("\nprometheus_target_scrapes_exceeded_sample_limit_total 1\n"), "{text}");
@@ -454,6 +457,7 @@ mod tests {
             scrapes: Default::default(),
             start_time_seconds: 0.0,
             ready: Cell::new(true),
+            status: Default::default(),
         }
         .render();
         let line = |le: &str| {
