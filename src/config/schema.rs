@@ -149,6 +149,8 @@ pub struct RawScrapeConfig {
     #[serde(default)]
     pub kubernetes_sd_configs: Vec<Spanned<RawKubernetesSdConfig>>,
     #[serde(default)]
+    pub http_sd_configs: Vec<Spanned<RawHttpSdConfig>>,
+    #[serde(default)]
     pub relabel_configs: Vec<Spanned<RawRelabelConfig>>,
     #[serde(default)]
     pub metric_relabel_configs: Vec<Spanned<RawRelabelConfig>>,
@@ -168,6 +170,18 @@ pub struct RawStaticConfig {
 pub struct RawFileSdConfig {
     pub files: Spanned<Vec<Spanned<String>>>,
     pub refresh_interval: Option<Spanned<String>>,
+}
+
+/// Prometheus's `<http_sd_config>`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpSdConfig {
+    pub url: Spanned<String>,
+    pub refresh_interval: Option<Spanned<String>>,
+    pub basic_auth: Option<Spanned<RawBasicAuth>>,
+    pub bearer_token_file: Option<Spanned<String>>,
+    pub authorization: Option<Spanned<RawAuthorization>>,
+    pub tls_config: Option<Spanned<RawTlsConfig>>,
 }
 
 /// Prometheus's `<kubernetes_sd_config>`, roles pod and node.

@@ -81,6 +81,7 @@ fn job(name: &str, interval: Duration, timeout: Duration, targets: &[&str]) -> S
         params: BTreeMap::new(),
         file_sd_configs: vec![],
         kubernetes_sd_configs: vec![],
+        http_sd_configs: vec![],
         static_configs: vec![StaticConfig {
             targets: targets.iter().map(|t| t.to_string()).collect(),
             labels: BTreeMap::new(),
@@ -1001,5 +1002,40 @@ fn file_sd_configs_errors_name_the_file_entry() {
     ];
     for (got, want) in cases {
         assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn http_sd_configs_default_the_refresh_and_check_the_url() {
+    let sd = |body: &str| {
+        format!("{RW}[[scrape_configs]]\njob_name = \"a\"\n[[scrape_configs.http_sd_configs]]\n{body}\n")
+    };
+    let text = sd("url = \"https://sd.lan/targets?x=1\"");
+    let job = &parse(&text, "t.toml").expect("valid").scrape_configs[0];
+    assert_eq!(
+        job.http_sd_configs,
+        [HttpSdConfig {
+            url: "https://sd.lan/targets?x=1".into(),
+            refresh_interval: secs(60),
+            http_client: HttpClientConfig::default(),
+        }]
+    );
+    let job = &parse(&sd("url = \"http://sd:8080/\"\nrefresh_interval = \"15s\""), "t.toml").expect("valid");
+    assert_eq!(job.scrape_configs[0].http_sd_configs[0].refresh_interval, secs(15));
+    let cases = [
+        (sd("url = \"\""), "t.toml:6:7: http_sd_configs url \"\": URL is missing"),
+        (
+            sd("url = \"ftp://x/\""),
+            "t.toml:6:7: http_sd_configs url \"ftp://x/\": URL scheme must be 'http' or 'https'",
+        ),
+        (sd("url = \"http:///a\""), "t.toml:6:7: http_sd_configs url \"http:///a\": host is missing in URL"),
+        (
+            sd("url = \"http://a/\"\nrefresh_interval = \"0s\""),
+            "t.toml:7:20: refresh_interval must be greater than 0",
+        ),
+        (sd("refresh_interval = \"1m\""), "t.toml:5:1: missing field `url`"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(err(&text), want);
     }
 }
