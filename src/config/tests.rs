@@ -174,6 +174,9 @@ fn spec_example_parses_with_its_kubernetes_job() {
             own_namespace: false,
             label_selector: String::new(),
             field_selector: String::new(),
+            other_selectors: vec![],
+            attach_node: false,
+            attach_namespace: false,
         }]
     );
     assert_eq!(job.relabel_configs.len(), 1);
@@ -655,24 +658,19 @@ fn remote_write_names_must_be_unique_and_map_to_distinct_directories() {
 }
 
 #[test]
-fn unsupported_values_and_tables_are_refused_earliest_first() {
-    let cases = [
-        (
-            format!(
-                "{RW}[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\nattach_metadata = {{ node = true }}\n"
-            ),
-            "t.toml:7:19: kubernetes_sd_configs.attach_metadata is not supported yet",
+fn attach_metadata_once_refused_is_accepted_wherever_it_is() {
+    let texts = [
+        format!(
+            "{RW}[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\nattach_metadata = {{ node = true }}\n"
         ),
-        // Supported tables before it (relabel rules, a second remote_write) do not hide it.
-        (
-            format!(
-                "{RW}[[remote_write.write_relabel_configs]]\naction = \"drop\"\n[[remote_write]]\nurl = \"http://b:1/w\"\n[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\nattach_metadata = {{ node = true }}\n"
-            ),
-            "t.toml:11:19: kubernetes_sd_configs.attach_metadata is not supported yet",
+        // After other tables (relabel rules, a second remote_write).
+        format!(
+            "{RW}[[remote_write.write_relabel_configs]]\naction = \"drop\"\n[[remote_write]]\nurl = \"http://b:1/w\"\n[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\nattach_metadata = {{ node = true }}\n"
         ),
     ];
-    for (text, want) in &cases {
-        assert_eq!(err(text), *want, "{text}");
+    for text in &texts {
+        let config = parse(text, "t.toml").unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert!(config.scrape_configs[0].kubernetes_sd_configs[0].attach_node);
     }
 }
 
