@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use http::{Auth, HttpClientConfig, Pem, Secret, TlsConfig};
-pub use kubernetes::{KubernetesSdConfig, Role as KubernetesRole};
+pub use kubernetes::{KubernetesSdConfig, Role as KubernetesRole, Selector as KubernetesSelector};
 pub use load::{ConfigError, load, parse};
 
 /// The embedded default: scrape outpost's own metrics, write to a local Prometheus.
