@@ -6,9 +6,10 @@
 //! stays known (nothing is sent), so its targets keep being scraped.
 //!
 //! Threads: each watched collection (one resource of a `kubernetes_sd_configs`
-//! entry in one namespace: e.g. endpoints, services and pods for role
-//! endpoints, plus nodes or namespaces for attach_metadata) has one OS thread of its own, not the `Offload` pool: a watch
-//! blocks on its stream for good and would starve scrapes and sends. Their
+//! entry in one namespace: endpoints, services and pods for role endpoints,
+//! plus nodes or namespaces for attach_metadata) has one OS thread of its
+//! own, not the `Offload` pool: a watch blocks on its stream for good and
+//! would starve scrapes and sends. Their
 //! number is fixed by the configuration. A stopped provider's threads end at
 //! their next event, bookmark or watch renewal (within two minutes).
 
