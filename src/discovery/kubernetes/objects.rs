@@ -58,22 +58,64 @@ impl Resource {
         }
     }
 
-    /// Decodes one object of this resource.
+    /// Decodes one object of this resource. A `null` anywhere reads as the
+    /// field's empty value, as Go's encoding/json leaves the field alone: if
+    /// the fast path fails, the nulls are taken out and it is tried again.
     pub fn decode(self, json: &[u8]) -> Result<Object, serde_json::Error> {
+        let first = match self.decode_from(&mut serde_json::Deserializer::from_slice(json)) {
+            Ok(object) => return Ok(object),
+            Err(e) => e,
+        };
+        let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(json) else { return Err(first) };
+        if !strip_nulls(&mut value) {
+            return Err(first);
+        }
+        self.decode_from(value).map_err(|_| first)
+    }
+
+    fn decode_from<'de, D: serde::Deserializer<'de, Error = serde_json::Error>>(
+        self,
+        d: D,
+    ) -> Result<Object, serde_json::Error> {
         Ok(match self {
-            Resource::Pod => Object::Pod(Box::new(serde_json::from_slice(json)?)),
-            Resource::Node => Object::Node(Box::new(serde_json::from_slice(json)?)),
-            Resource::Service => Object::Service(Box::new(serde_json::from_slice(json)?)),
-            Resource::Endpoints => Object::Endpoints(Box::new(serde_json::from_slice(json)?)),
-            Resource::EndpointSlice => Object::EndpointSlice(Box::new(serde_json::from_slice(json)?)),
-            Resource::Ingress => Object::Ingress(Box::new(serde_json::from_slice(json)?)),
-            Resource::Namespace => Object::Namespace(Box::new(serde_json::from_slice(json)?)),
+            Resource::Pod => Object::Pod(Box::new(Deserialize::deserialize(d)?)),
+            Resource::Node => Object::Node(Box::new(Deserialize::deserialize(d)?)),
+            Resource::Service => Object::Service(Box::new(Deserialize::deserialize(d)?)),
+            Resource::Endpoints => Object::Endpoints(Box::new(Deserialize::deserialize(d)?)),
+            Resource::EndpointSlice => Object::EndpointSlice(Box::new(Deserialize::deserialize(d)?)),
+            Resource::Ingress => Object::Ingress(Box::new(Deserialize::deserialize(d)?)),
+            Resource::Namespace => Object::Namespace(Box::new(Deserialize::deserialize(d)?)),
         })
     }
 
     /// The key of an object of this resource with this metadata.
     pub fn key(self, meta: &ObjectMeta) -> String {
         if self.namespaced() { key(&meta.namespace, &meta.name) } else { meta.name.clone() }
+    }
+}
+
+/// Removes every `null` member of every object and every `null` element of
+/// every array (Go would decode one as a zero-valued element, e.g. a
+/// container without name; dropping it is the closest that builds no odd
+/// target); returns whether it removed one.
+fn strip_nulls(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Object(map) => {
+            let before = map.len();
+            map.retain(|_, v| !v.is_null());
+            let mut removed = map.len() != before;
+            for v in map.values_mut() {
+                removed |= strip_nulls(v);
+            }
+            removed
+        }
+        serde_json::Value::Array(items) => {
+            let before = items.len();
+            items.retain(|v| !v.is_null());
+            let removed = items.len() != before;
+            items.iter_mut().fold(removed, |acc, v| strip_nulls(v) | acc)
+        }
+        _ => false,
     }
 }
 

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use serde_json::json;
 
 use super::*;
@@ -155,4 +157,134 @@ fn attached_node_and_namespace_metadata_follow_their_objects() {
     );
     let gone = join.apply(1, Change::Deleted("n1".into())).expect("node gone");
     assert!(!labels_of(&gone).1.iter().any(|l| l.starts_with("__meta_kubernetes_node_")));
+}
+
+const SERVICES: &str = include_str!("../../../../tests/fixtures/kubernetes/services.json");
+
+/// Every (resource, object) of the fixtures.
+fn fixtures() -> Vec<(Resource, serde_json::Value)> {
+    let mut out = Vec::new();
+    for (r, list) in [(Resource::Pod, PODS), (Resource::Node, NODES)] {
+        let v: serde_json::Value = serde_json::from_str(list).expect("fixture");
+        out.extend(v["items"].as_array().expect("items").iter().map(|o| (r, o.clone())));
+    }
+    let v: serde_json::Value = serde_json::from_str(SERVICES).expect("services.json");
+    for (plural, r) in [
+        ("services", Resource::Service),
+        ("endpoints", Resource::Endpoints),
+        ("endpointslices", Resource::EndpointSlice),
+        ("ingresses", Resource::Ingress),
+    ] {
+        out.extend(v[plural].as_array().expect("list").iter().map(|o| (r, o.clone())));
+    }
+    out
+}
+
+/// Every path to a value inside `v` (object keys and array indexes).
+fn paths(v: &serde_json::Value, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+    let children: Vec<(String, &serde_json::Value)> = match v {
+        serde_json::Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        serde_json::Value::Array(a) => a.iter().enumerate().map(|(i, v)| (i.to_string(), v)).collect(),
+        _ => return,
+    };
+    for (k, child) in children {
+        let mut p = prefix.clone();
+        p.push(k);
+        out.push(p.clone());
+        paths(child, p, out);
+    }
+}
+
+fn at<'a>(v: &'a mut serde_json::Value, path: &[String]) -> &'a mut serde_json::Value {
+    path.iter().fold(v, |v, k| match v {
+        serde_json::Value::Array(a) => &mut a[k.parse::<usize>().expect("index")],
+        v => &mut v[k.as_str()],
+    })
+}
+
+/// A join per role over every fixture, all resources watched.
+fn joins(objects: &[(Resource, serde_json::Value)]) -> Vec<Join> {
+    use Resource::*;
+    let mut out = Vec::new();
+    for primary in [Pod, Node, Service, Endpoints, EndpointSlice, Ingress] {
+        let mut join = Join::new(primary, &ALL);
+        for (i, r) in ALL.iter().enumerate() {
+            let decoded: Vec<Object> = objects
+                .iter()
+                .filter(|(or, _)| or == r)
+                .map(|(_, o)| r.decode(o.to_string().as_bytes()).expect("fixture decodes"))
+                .collect();
+            join.apply(i, Change::Listed(decoded));
+        }
+        out.push(join);
+    }
+    out
+}
+
+const ALL: [Resource; 7] = [
+    Resource::Pod,
+    Resource::Node,
+    Resource::Service,
+    Resource::Endpoints,
+    Resource::EndpointSlice,
+    Resource::Ingress,
+    Resource::Namespace,
+];
+
+#[test]
+fn every_field_null_missing_or_of_the_wrong_type_never_panics() {
+    let fixtures = fixtures();
+    let mut joins = joins(&fixtures);
+    // Each resource's richest fixture object (most paths): the others repeat its fields.
+    let mut richest: BTreeMap<Resource, (usize, &serde_json::Value)> = BTreeMap::new();
+    for (resource, object) in &fixtures {
+        let mut all = Vec::new();
+        paths(object, Vec::new(), &mut all);
+        if richest.get(resource).is_none_or(|(n, _)| all.len() > *n) {
+            richest.insert(*resource, (all.len(), object));
+        }
+    }
+    let mut cases = 0;
+    for (resource, (_, object)) in richest {
+        let resource = &resource;
+        let index = ALL.iter().position(|r| r == resource).expect("watched");
+        let mut all = Vec::new();
+        paths(object, Vec::new(), &mut all);
+        for path in all {
+            for replacement in [serde_json::Value::Null, json!(7)] {
+                let mut changed = object.clone();
+                let nulled = replacement.is_null();
+                *at(&mut changed, &path) = replacement;
+                let decoded = resource.decode(changed.to_string().as_bytes());
+                assert!(!nulled || decoded.is_ok(), "{resource:?} {path:?} = null: {:?}", decoded.err());
+                if let Ok(decoded) = decoded {
+                    // Every role's groups rebuilt with it, then with the original again.
+                    let key = decoded.key();
+                    for join in &mut joins {
+                        let _ = join.apply(
+                            index,
+                            Change::Upsert(resource.decode(changed.to_string().as_bytes()).expect("decodes")),
+                        );
+                        let _ = join.apply(index, Change::Deleted(key.clone()));
+                        let _ = join.apply(
+                            index,
+                            Change::Upsert(resource.decode(object.to_string().as_bytes()).expect("fixture")),
+                        );
+                    }
+                }
+                cases += 1;
+            }
+            // Removed: as if the API server left the field out.
+            let mut removed = object.clone();
+            let (last, parent) = path.split_last().expect("non-empty path");
+            if let serde_json::Value::Object(m) = at(&mut removed, parent) {
+                m.remove(last);
+                assert!(
+                    resource.decode(removed.to_string().as_bytes()).is_ok(),
+                    "{resource:?} without {path:?}"
+                );
+            }
+        }
+    }
+    assert!(cases > 600, "{cases} cases");
 }
