@@ -12,8 +12,8 @@
 //! - [`agent`]: the main loop; builds the stages and runs them on one `LocalExecutor`; SIGHUP reload.
 //! - [`config`]: the TOML schema, durations, sizes, validation with `file:line:col`.
 //! - [`model`]: sorted label sets, sealed blocks, drop reasons.
-//! - [`discovery`]: target groups from `static_configs`, `file_sd_configs` and
-//!   `kubernetes_sd_configs` providers (pods and nodes: list+watch of the API server); groups
+//! - [`discovery`]: target groups from `static_configs`, `file_sd_configs`, `http_sd_configs`
+//!   and `kubernetes_sd_configs` providers (every role: list+watch of the API server, joined); groups
 //!   become targets (populated and relabeled as Prometheus does) and a diff for the scrape pool.
 //! - [`scrape`]: one loop per target; fetch off the executor thread; the per-series cache;
 //!   staleness markers; `up` and `scrape_*`; the pool of running loops.

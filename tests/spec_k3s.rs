@@ -240,3 +240,86 @@ fn the_k3s_example_config_is_valid() {
     assert_eq!(label("app").as_deref(), Some("web"), "labelmap of the pod's labels");
     assert_eq!(label("app_kubernetes_io_part_of").as_deref(), Some("shop"));
 }
+
+/// The commented `kubernetes-service-endpoints` job of config/k3s.toml, uncommented, with the
+/// kubeconfig at `kubeconfig`.
+fn service_endpoints_job(kubeconfig: &str) -> String {
+    let example = include_str!("../config/k3s.toml");
+    let start = example
+        .find("# [[scrape_configs]]\n# job_name = \"kubernetes-service-endpoints\"")
+        .expect("the job is in config/k3s.toml");
+    example[start..]
+        .lines()
+        .take_while(|l| l.starts_with("# "))
+        .map(|l| l.trim_start_matches("# "))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("/run/credentials/outpost.service/kubeconfig", kubeconfig)
+}
+
+/// The prometheus-community chart's kubernetes-service-endpoints job as config/k3s.toml has
+/// it (role endpointslice, attach_metadata node): an annotated Service's endpoint, a real
+/// node_exporter, reaches a real Prometheus with the labels the job promises (namespace,
+/// service, node, the Service's labels), and the Service's annotated port is the one scraped.
+#[test]
+fn the_service_endpoints_job_reaches_prometheus_with_service_namespace_and_node() {
+    let api = KubeApi::start(Auth::ClientCert);
+    let node = start_node_exporter();
+    let prometheus = start_prometheus();
+    let dir = TempDir::new("k3s-svc-endpoints");
+    let kubeconfig = write_k3s_yaml(&api, dir.path());
+    api.apply(
+        Kind::Node,
+        json!({"metadata": {"name": "edge-01", "labels": {"kubernetes.io/arch": "arm64"}},
+                                 "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]}}),
+    );
+    api.apply(Kind::Pod, pod("node-exporter-x7k2p", "127.0.0.1", node.port, json!({})));
+    api.apply(Kind::Service, json!({
+        "metadata": {"name": "node-exporter", "namespace": "monitoring", "labels": {"app.kubernetes.io/name": "node-exporter"},
+                     "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": node.port.to_string()}},
+        "spec": {"type": "ClusterIP", "clusterIP": "10.43.9.100", "ports": [{"name": "metrics", "port": 9100, "protocol": "TCP"}]}}));
+    api.apply(Kind::EndpointSlice, json!({
+        "metadata": {"name": "node-exporter-8kq2d", "namespace": "monitoring",
+                     "labels": {"kubernetes.io/service-name": "node-exporter"}},
+        "addressType": "IPv4", "ports": [{"name": "metrics", "port": 9100, "protocol": "TCP"}],
+        "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}, "nodeName": "edge-01",
+                       "targetRef": {"kind": "Pod", "namespace": "monitoring", "name": "node-exporter-x7k2p"}}]}));
+    // An unannotated Service's endpoints are dropped by the job's keep rule.
+    api.apply(
+        Kind::Service,
+        json!({"metadata": {"name": "quiet", "namespace": "monitoring"}, "spec": {"ports": [{"port": 80}]}}),
+    );
+    api.apply(Kind::EndpointSlice, json!({
+        "metadata": {"name": "quiet-1", "namespace": "monitoring", "labels": {"kubernetes.io/service-name": "quiet"}},
+        "addressType": "IPv4", "ports": [{"port": 80}], "endpoints": [{"addresses": ["127.0.0.1"]}]}));
+    let url = format!("http://127.0.0.1:{}/api/v1/write", prometheus.port);
+    let base = outpost_config(&url, &kubeconfig, "500ms");
+    let base = &base[..base.find("[[scrape_configs]]").expect("a job")];
+    let mut outpost = start_outpost(&format!("{base}{}\n", service_endpoints_job(&kubeconfig)));
+
+    let up = r#"up{job="kubernetes-service-endpoints"}"#;
+    let series = poll_until(WITHIN, "the service's endpoint reaches Prometheus", || {
+        running(&mut outpost);
+        match query(prometheus.port, up)? {
+            result if result.len() == 1 && result[0]["value"][1] == "1" => Ok(series_labels(&result[0])),
+            result => Err(format!("{result:?}")),
+        }
+    });
+    let want = [
+        ("cluster", "edge-01".to_owned()),
+        ("namespace", "monitoring".to_owned()),
+        ("service", "node-exporter".to_owned()),
+        ("node", "edge-01".to_owned()),
+        ("app_kubernetes_io_name", "node-exporter".to_owned()),
+        ("instance", format!("127.0.0.1:{}", node.port)),
+    ];
+    for (name, value) in want {
+        assert_eq!(series.get(name), Some(&value), "{name} in {series:?}");
+    }
+    let cpu = r#"count(node_cpu_seconds_total{job="kubernetes-service-endpoints",service="node-exporter"})"#;
+    poll_until(WITHIN, "node_exporter's series arrive", || match query(prometheus.port, cpu)?.len() {
+        1 => Ok(()),
+        n => Err(format!("{n} results")),
+    });
+    running(&mut outpost);
+}

@@ -233,6 +233,9 @@ fn sd_config(role: KubernetesRole, kubeconfig: &std::path::Path) -> KubernetesSd
         own_namespace: false,
         label_selector: String::new(),
         field_selector: String::new(),
+        other_selectors: vec![],
+        attach_node: false,
+        attach_namespace: false,
     }
 }
 

@@ -1,6 +1,6 @@
-//! Prometheus's `<kubernetes_sd_config>`, roles `pod` and `node`, checked as
-//! Prometheus checks it (discovery/kubernetes SDConfig.UnmarshalYAML): one
-//! way to reach the API server, selectors only for the role's own objects,
+//! Prometheus's `<kubernetes_sd_config>`, every role, checked as Prometheus
+//! checks it (discovery/kubernetes SDConfig.UnmarshalYAML): one way to reach
+//! the API server, selectors for the resources the role watches,
 //! `own_namespace` only in a pod.
 
 use std::path::PathBuf;
@@ -11,6 +11,10 @@ use super::HttpClientConfig;
 pub enum Role {
     Pod,
     Node,
+    Service,
+    Endpoints,
+    EndpointSlice,
+    Ingress,
 }
 
 impl Role {
@@ -18,8 +22,39 @@ impl Role {
         match self {
             Role::Pod => "pod",
             Role::Node => "node",
+            Role::Service => "service",
+            Role::Endpoints => "endpoints",
+            Role::EndpointSlice => "endpointslice",
+            Role::Ingress => "ingress",
         }
     }
+
+    fn parse(text: &str) -> Option<Role> {
+        [Role::Pod, Role::Node, Role::Service, Role::Endpoints, Role::EndpointSlice, Role::Ingress]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
+
+    /// The roles whose selectors this role takes (Prometheus's allowedSelectors).
+    fn selectors(self) -> &'static [Role] {
+        match self {
+            Role::Pod => &[Role::Pod, Role::Node],
+            Role::Endpoints => &[Role::Pod, Role::Service, Role::Endpoints],
+            Role::EndpointSlice => &[Role::Pod, Role::Service, Role::EndpointSlice],
+            Role::Service => &[Role::Service],
+            Role::Node => &[Role::Node],
+            Role::Ingress => &[Role::Ingress],
+        }
+    }
+}
+
+/// A selector for the objects of another role's resource that this role
+/// watches too (the Services and Pods of endpoints, the Nodes of pods).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Selector {
+    pub role: Role,
+    pub label: String,
+    pub field: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -40,13 +75,19 @@ pub struct KubernetesSdConfig {
     pub label_selector: String,
     /// `fieldSelector`, e.g. `spec.nodeName=edge-01`.
     pub field_selector: String,
+    /// Selectors of the other resources the role watches.
+    pub other_selectors: Vec<Selector>,
+    /// attach_metadata node: the Node's labels on pod, endpoints and endpointslice targets.
+    pub attach_node: bool,
+    /// attach_metadata namespace: the Namespace's labels (every role but node).
+    pub attach_namespace: bool,
 }
 
 /// TOML -> [`KubernetesSdConfig`].
 pub(super) mod load {
     use toml::Spanned;
 
-    use super::{KubernetesSdConfig, Role};
+    use super::{KubernetesSdConfig, Role, Selector};
     use crate::config::HttpClientConfig;
     use crate::config::http::load::{RawHttpClient, http_client};
     use crate::config::load::{ConfigError, Source};
@@ -57,20 +98,14 @@ pub(super) mod load {
         raw: &Spanned<RawKubernetesSdConfig>,
     ) -> Result<KubernetesSdConfig, ConfigError> {
         let sd = raw.get_ref();
-        let role = match sd.role.get_ref().as_str() {
-            "pod" => Role::Pod,
-            "node" => Role::Node,
-            "service" | "endpoints" | "endpointslice" | "ingress" => {
-                return Err(
-                    src.at(&sd.role, format!("role {:?} is not supported (pod, node)", sd.role.get_ref()))
-                );
-            }
-            other => {
-                return Err(src.at(
-                    &sd.role,
-                    format!("invalid role {other:?}, expecting one of: pod, service, endpoints, endpointslice, node or ingress"),
-                ));
-            }
+        let Some(role) = Role::parse(sd.role.get_ref()) else {
+            return Err(src.at(
+                &sd.role,
+                format!(
+                    "invalid role {:?}, expecting one of: pod, service, endpoints, endpointslice, node or ingress",
+                    sd.role.get_ref()
+                ),
+            ));
         };
         let http = http_client(
             src,
@@ -119,6 +154,7 @@ pub(super) mod load {
             return conflict(url, "cannot use 'api_server' and 'namespaces.own_namespace' simultaneously");
         }
         let (mut label_selector, mut field_selector) = (String::new(), String::new());
+        let mut other_selectors = Vec::new();
         let mut seen = Vec::new();
         for selector in &sd.selectors {
             let s = selector.get_ref();
@@ -126,19 +162,28 @@ pub(super) mod load {
                 return Err(src.at(&s.role, format!("duplicated selector role: {}", s.role.get_ref())));
             }
             seen.push(s.role.get_ref().clone());
-            if s.role.get_ref() != role.as_str() {
-                let reason = format!("{} role supports only {} selectors", role.as_str(), role.as_str());
+            let allowed = role.selectors();
+            let Some(of) = Role::parse(s.role.get_ref()).filter(|r| allowed.contains(r)) else {
+                let names: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+                let reason = format!("{} role supports only {} selectors", role.as_str(), names.join(", "));
                 return Err(src.at(&s.role, reason));
-            }
+            };
+            let (mut label_text, mut field_text) = (String::new(), String::new());
             if let Some(label) = &s.label {
                 check_selector(label.get_ref(), true).map_err(|reason| src.at(label, reason))?;
-                label_selector = label.get_ref().clone();
+                label_text = label.get_ref().clone();
             }
             if let Some(field) = &s.field {
                 check_selector(field.get_ref(), false).map_err(|reason| src.at(field, reason))?;
-                field_selector = field.get_ref().clone();
+                field_text = field.get_ref().clone();
+            }
+            if of == role {
+                (label_selector, field_selector) = (label_text, field_text);
+            } else {
+                other_selectors.push(Selector { role: of, label: label_text, field: field_text });
             }
         }
+        let attach = sd.attach_metadata.as_ref().map(|a| a.get_ref());
         Ok(KubernetesSdConfig {
             role,
             api_server,
@@ -150,6 +195,9 @@ pub(super) mod load {
             own_namespace,
             label_selector,
             field_selector,
+            other_selectors,
+            attach_node: attach.is_some_and(|a| a.node),
+            attach_namespace: attach.is_some_and(|a| a.namespace),
         })
     }
 

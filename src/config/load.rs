@@ -5,9 +5,11 @@
 
 use super::http::load::RawHttpClient;
 use super::schema::{self, Labels, RawBuffer, RawConfig, RawGlobal, RawQueueConfig};
-use super::schema::{RawFileSdConfig, RawMetadataConfig, RawRelabelConfig, RawRemoteWrite, RawScrapeConfig};
+use super::schema::{
+    RawFileSdConfig, RawHttpSdConfig, RawMetadataConfig, RawRelabelConfig, RawRemoteWrite, RawScrapeConfig,
+};
 use super::{BODY_SIZE_LIMIT, BufferConfig, Config, Global, MetadataConfig, QueueConfig, RemoteWrite};
-use super::{FileSdConfig, Persist, StaticConfig, check, duration, http, size};
+use super::{FileSdConfig, HttpSdConfig, Persist, StaticConfig, check, duration, http, size};
 use super::{Scheme, ScrapeBudget, ScrapeConfig};
 use crate::relabel::{Field, Rule, RuleSpec};
 use std::collections::BTreeMap;
@@ -123,6 +125,7 @@ const METADATA_MAX_SAMPLES_PER_SEND: usize = 500;
 const MIN_BACKOFF: Duration = Duration::from_millis(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const FILE_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
+const HTTP_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The text being parsed, to turn byte spans into `origin:line:col`.
 pub(super) struct Source<'a> {
@@ -501,6 +504,8 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
         .iter()
         .map(|sd| super::kubernetes::load::kubernetes_sd_config(src, sd))
         .collect::<Result<Vec<_>, _>>()?;
+    let http_sd_configs =
+        job.http_sd_configs.iter().map(|sd| http_sd_config(src, sd)).collect::<Result<Vec<_>, _>>()?;
     let http_client = http::load::http_client(
         src,
         RawHttpClient {
@@ -535,6 +540,7 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
         static_configs,
         file_sd_configs,
         kubernetes_sd_configs,
+        http_sd_configs,
         relabel_configs: relabel_configs(src, "relabel_configs", &job.relabel_configs)?,
         metric_relabel_configs: relabel_configs(src, "metric_relabel_configs", &job.metric_relabel_configs)?,
         http_client,
@@ -562,6 +568,40 @@ fn file_sd_config(src: &Source, raw: &RawFileSdConfig) -> Result<FileSdConfig, C
             .duration("refresh_interval", &raw.refresh_interval)?
             .unwrap_or(FILE_SD_REFRESH_INTERVAL),
     })
+}
+
+/// Prometheus's checks (discovery/http SDConfig.UnmarshalYAML): an http or
+/// https URL with a host; refresh_interval defaults to 60s.
+fn http_sd_config(src: &Source, raw: &Spanned<RawHttpSdConfig>) -> Result<HttpSdConfig, ConfigError> {
+    let sd = raw.get_ref();
+    let url = sd.url.get_ref();
+    let reason = match url.split_once("://") {
+        _ if url.is_empty() => Some("URL is missing"),
+        Some((scheme, _)) if !matches!(scheme, "http" | "https") => {
+            Some("URL scheme must be 'http' or 'https'")
+        }
+        None => Some("URL scheme must be 'http' or 'https'"),
+        Some((_, rest)) if rest.split(['/', '?', '#']).next().unwrap_or("").is_empty() => {
+            Some("host is missing in URL")
+        }
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        return Err(src.at(&sd.url, format!("http_sd_configs url {url:?}: {reason}")));
+    }
+    check::url(url).map_err(|reason| src.at(&sd.url, format!("http_sd_configs url {url:?}: {reason}")))?;
+    let refresh_interval =
+        src.duration("refresh_interval", &sd.refresh_interval)?.unwrap_or(HTTP_SD_REFRESH_INTERVAL);
+    let http_client = http::load::http_client(
+        src,
+        RawHttpClient {
+            basic_auth: &sd.basic_auth,
+            bearer_token_file: &sd.bearer_token_file,
+            authorization: &sd.authorization,
+            tls_config: &sd.tls_config,
+        },
+    )?;
+    Ok(HttpSdConfig { url: url.clone(), refresh_interval, http_client })
 }
 
 /// A count limit; 0 (or absent) means none.

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use http::{Auth, HttpClientConfig, Pem, Secret, TlsConfig};
-pub use kubernetes::{KubernetesSdConfig, Role as KubernetesRole};
+pub use kubernetes::{KubernetesSdConfig, Role as KubernetesRole, Selector as KubernetesSelector};
 pub use load::{ConfigError, load, parse};
 pub use web::{BcryptHash, WebConfig, WebTls};
 
@@ -196,6 +196,7 @@ pub struct ScrapeConfig {
     pub static_configs: Vec<StaticConfig>,
     pub file_sd_configs: Vec<FileSdConfig>,
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
+    pub http_sd_configs: Vec<HttpSdConfig>,
     /// Applied to each target's labels before it is scraped.
     pub relabel_configs: Vec<Rule>,
     /// Applied to each scraped series before it is staged.
@@ -219,6 +220,16 @@ pub struct FileSdConfig {
     /// element may hold `*` and `?` wildcards (validated).
     pub files: Vec<PathBuf>,
     pub refresh_interval: Duration,
+}
+
+/// Prometheus's `<http_sd_config>`: target groups fetched from `url` every
+/// `refresh_interval` (a request's timeout too, as in Prometheus).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpSdConfig {
+    /// http or https with a host (validated).
+    pub url: String,
+    pub refresh_interval: Duration,
+    pub http_client: HttpClientConfig,
 }
 
 /// The string checks behind the invariants above. Each returns a reason

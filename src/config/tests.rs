@@ -83,6 +83,7 @@ fn job(name: &str, interval: Duration, timeout: Duration, targets: &[&str]) -> S
         params: BTreeMap::new(),
         file_sd_configs: vec![],
         kubernetes_sd_configs: vec![],
+        http_sd_configs: vec![],
         static_configs: vec![StaticConfig {
             targets: targets.iter().map(|t| t.to_string()).collect(),
             labels: BTreeMap::new(),
@@ -178,6 +179,9 @@ fn spec_example_parses_with_its_kubernetes_job() {
             own_namespace: false,
             label_selector: String::new(),
             field_selector: String::new(),
+            other_selectors: vec![],
+            attach_node: false,
+            attach_namespace: false,
         }]
     );
     assert_eq!(job.relabel_configs.len(), 1);
@@ -693,24 +697,19 @@ fn remote_write_names_must_be_unique_and_map_to_distinct_directories() {
 }
 
 #[test]
-fn unsupported_values_and_tables_are_refused_earliest_first() {
-    let cases = [
-        (
-            format!(
-                "{RW}[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\nattach_metadata = {{ node = true }}\n"
-            ),
-            "t.toml:7:19: kubernetes_sd_configs.attach_metadata is not supported yet",
+fn attach_metadata_once_refused_is_accepted_wherever_it_is() {
+    let texts = [
+        format!(
+            "{RW}[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\nattach_metadata = {{ node = true }}\n"
         ),
-        // Supported tables before it (relabel rules, a second remote_write) do not hide it.
-        (
-            format!(
-                "{RW}[[remote_write.write_relabel_configs]]\naction = \"drop\"\n[[remote_write]]\nurl = \"http://b:1/w\"\n[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\nattach_metadata = {{ node = true }}\n"
-            ),
-            "t.toml:11:19: kubernetes_sd_configs.attach_metadata is not supported yet",
+        // After other tables (relabel rules, a second remote_write).
+        format!(
+            "{RW}[[remote_write.write_relabel_configs]]\naction = \"drop\"\n[[remote_write]]\nurl = \"http://b:1/w\"\n[[scrape_configs]]\njob_name = \"k\"\n[[scrape_configs.kubernetes_sd_configs]]\nrole = \"pod\"\nattach_metadata = {{ node = true }}\n"
         ),
     ];
-    for (text, want) in &cases {
-        assert_eq!(err(text), *want, "{text}");
+    for text in &texts {
+        let config = parse(text, "t.toml").unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert!(config.scrape_configs[0].kubernetes_sd_configs[0].attach_node);
     }
 }
 
@@ -1040,5 +1039,40 @@ fn file_sd_configs_errors_name_the_file_entry() {
     ];
     for (got, want) in cases {
         assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn http_sd_configs_default_the_refresh_and_check_the_url() {
+    let sd = |body: &str| {
+        format!("{RW}[[scrape_configs]]\njob_name = \"a\"\n[[scrape_configs.http_sd_configs]]\n{body}\n")
+    };
+    let text = sd("url = \"https://sd.lan/targets?x=1\"");
+    let job = &parse(&text, "t.toml").expect("valid").scrape_configs[0];
+    assert_eq!(
+        job.http_sd_configs,
+        [HttpSdConfig {
+            url: "https://sd.lan/targets?x=1".into(),
+            refresh_interval: secs(60),
+            http_client: HttpClientConfig::default(),
+        }]
+    );
+    let job = &parse(&sd("url = \"http://sd:8080/\"\nrefresh_interval = \"15s\""), "t.toml").expect("valid");
+    assert_eq!(job.scrape_configs[0].http_sd_configs[0].refresh_interval, secs(15));
+    let cases = [
+        (sd("url = \"\""), "t.toml:6:7: http_sd_configs url \"\": URL is missing"),
+        (
+            sd("url = \"ftp://x/\""),
+            "t.toml:6:7: http_sd_configs url \"ftp://x/\": URL scheme must be 'http' or 'https'",
+        ),
+        (sd("url = \"http:///a\""), "t.toml:6:7: http_sd_configs url \"http:///a\": host is missing in URL"),
+        (
+            sd("url = \"http://a/\"\nrefresh_interval = \"0s\""),
+            "t.toml:7:20: refresh_interval must be greater than 0",
+        ),
+        (sd("refresh_interval = \"1m\""), "t.toml:5:1: missing field `url`"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(err(&text), want);
     }
 }

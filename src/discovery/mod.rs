@@ -27,6 +27,7 @@
 //!   groups (it sends nothing), so known targets keep being scraped.
 
 pub mod file_sd;
+pub mod http_sd;
 pub mod kubernetes;
 pub mod providers;
 pub mod static_sd;
@@ -38,7 +39,7 @@ use std::time::Duration;
 
 use smol::channel::Sender;
 
-use crate::config::{FileSdConfig, KubernetesSdConfig, ScrapeBudget, ScrapeConfig, duration};
+use crate::config::{FileSdConfig, HttpSdConfig, KubernetesSdConfig, ScrapeBudget, ScrapeConfig, duration};
 use crate::model::Labels;
 use crate::offload::Offload;
 use crate::relabel;
@@ -84,6 +85,7 @@ impl Updates {
 pub enum Provider {
     File(FileSdConfig),
     Kubernetes(Box<KubernetesSdConfig>),
+    Http(HttpSdConfig),
 }
 
 impl Provider {
@@ -92,13 +94,15 @@ impl Provider {
     pub fn of(sc: &ScrapeConfig) -> Vec<Provider> {
         let files = sc.file_sd_configs.iter().cloned().map(Provider::File);
         let kubernetes = sc.kubernetes_sd_configs.iter().map(|k| Provider::Kubernetes(Box::new(k.clone())));
-        files.chain(kubernetes).collect()
+        let http = sc.http_sd_configs.iter().cloned().map(Provider::Http);
+        files.chain(kubernetes).chain(http).collect()
     }
 
     /// Runs the provider until the future is dropped or the agent stops listening.
     pub async fn run(self, updates: Updates, offload: &Offload) {
         match self {
             Provider::File(config) => file_sd::run(config, updates, offload).await,
+            Provider::Http(config) => http_sd::run(config, updates, offload).await,
             // Watches block for good: their own threads, not the offload pool (kubernetes/watch.rs).
             Provider::Kubernetes(config) => {
                 kubernetes::watch::run(*config, updates, Default::default()).await

@@ -54,6 +54,7 @@ mod tests {
             params: BTreeMap::new(),
             file_sd_configs: vec![],
             kubernetes_sd_configs: vec![],
+            http_sd_configs: vec![],
             static_configs: vec![StaticConfig {
                 targets: vec!["10.0.0.1:9100".into(), "[::1]:9100".into()],
                 labels: BTreeMap::from([("role".into(), "modem".into()), ("__meta_x".into(), "gone".into())]),

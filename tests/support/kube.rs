@@ -1,7 +1,8 @@
 //! An in-test Kubernetes API server: HTTPS on 127.0.0.1 with rustls, certificates made
 //! here with rcgen (a server CA and a client CA, ECDSA P-256, as K3s issues them). It serves
 //! list (with resourceVersion) and watch (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR 410) for
-//! pods and nodes, label and field selectors of the `k=v`/`k!=v` kind, and one-shot faults:
+//! pods, nodes, services, endpoints, endpointslices, ingresses and namespaces (a kind can be
+//! made unserved: 404, as a cluster without that API), label and field selectors of the `k=v`/`k!=v` kind, and one-shot faults:
 //! malformed JSON, an unknown event type, a hanging watch, HTTP 410, 401. Each connection
 //! has its thread; all of them stop when the server is dropped (they poll a flag).
 
@@ -72,14 +73,66 @@ pub enum Fault {
 pub enum Kind {
     Pod,
     Node,
+    Service,
+    Endpoints,
+    EndpointSlice,
+    Ingress,
+    Namespace,
 }
 
 impl Kind {
+    const ALL: [Kind; 7] = [
+        Kind::Pod,
+        Kind::Node,
+        Kind::Service,
+        Kind::Endpoints,
+        Kind::EndpointSlice,
+        Kind::Ingress,
+        Kind::Namespace,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Kind::Pod => "Pod",
             Kind::Node => "Node",
+            Kind::Service => "Service",
+            Kind::Endpoints => "Endpoints",
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::Ingress => "Ingress",
+            Kind::Namespace => "Namespace",
         }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Kind::Pod => "pods",
+            Kind::Node => "nodes",
+            Kind::Service => "services",
+            Kind::Endpoints => "endpoints",
+            Kind::EndpointSlice => "endpointslices",
+            Kind::Ingress => "ingresses",
+            Kind::Namespace => "namespaces",
+        }
+    }
+
+    fn api_version(self) -> &'static str {
+        match self {
+            Kind::EndpointSlice => "discovery.k8s.io/v1",
+            Kind::Ingress => "networking.k8s.io/v1",
+            _ => "v1",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::EndpointSlice => "/apis/discovery.k8s.io/v1",
+            Kind::Ingress => "/apis/networking.k8s.io/v1",
+            _ => "/api/v1",
+        }
+    }
+
+    fn namespaced(self) -> bool {
+        !matches!(self, Kind::Node | Kind::Namespace)
     }
 }
 
@@ -104,6 +157,8 @@ struct State {
     /// Bearer tokens accepted in token mode.
     tokens: Vec<String>,
     requests: Vec<String>,
+    /// Kinds answered with 404, as an API server without that API.
+    unserved: Vec<Kind>,
     /// The Authorization header of each request ("" when none).
     authorizations: Vec<String>,
     watching: usize,
@@ -164,6 +219,15 @@ impl KubeApi {
         rv
     }
 
+    /// Answers `kind`'s list and watch with 404 (`false`), or serves it again.
+    pub fn set_served(&self, kind: Kind, served: bool) {
+        let mut s = self.state();
+        s.unserved.retain(|k| *k != kind);
+        if !served {
+            s.unserved.push(kind);
+        }
+    }
+
     /// Every item of a `PodList`/`NodeList` fixture, applied in order.
     pub fn apply_list(&self, kind: Kind, list: &str) {
         let list: Value = serde_json::from_str(list).expect("fixture list is JSON");
@@ -190,8 +254,7 @@ impl KubeApi {
         let mut s = self.state();
         s.rv += 1;
         let rv = s.rv;
-        let object =
-            json!({"kind": kind.name(), "apiVersion": "v1", "metadata": {"resourceVersion": rv.to_string()}});
+        let object = json!({"kind": kind.name(), "apiVersion": kind.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
         s.history.push(Event { rv, kind, kind_of_event: "BOOKMARK", object });
         drop(s);
         self.shared.changed.notify_all();
@@ -442,13 +505,15 @@ fn percent_decode(text: &str) -> String {
 
 /// The route: (kind, namespace filter).
 fn route(path: &str) -> Option<(Kind, Option<String>)> {
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match parts.as_slice() {
-        ["api", "v1", "pods"] => Some((Kind::Pod, None)),
-        ["api", "v1", "nodes"] => Some((Kind::Node, None)),
-        ["api", "v1", "namespaces", ns, "pods"] => Some((Kind::Pod, Some((*ns).to_owned()))),
-        _ => None,
-    }
+    Kind::ALL.into_iter().find_map(|kind| {
+        let all = format!("{}/{}", kind.prefix(), kind.plural());
+        if path == all {
+            return Some((kind, None));
+        }
+        let rest = path.strip_prefix(&format!("{}/namespaces/", kind.prefix()))?;
+        let (ns, plural) = rest.split_once('/')?;
+        (kind.namespaced() && plural == kind.plural() && !ns.is_empty()).then(|| (kind, Some(ns.to_owned())))
+    })
 }
 
 /// Answers one request; false when the connection must close.
@@ -466,7 +531,7 @@ fn serve(tls: &mut Tls, target: &str, auth: Option<String>, cert: bool, shared: 
         drop(s);
         return respond(tls, 401, &status(401, "Unauthorized", "Unauthorized"));
     }
-    let Some((kind, namespace)) = route(path) else {
+    let Some((kind, namespace)) = route(path).filter(|(k, _)| !s.unserved.contains(k)) else {
         drop(s);
         return respond(
             tls,
@@ -494,7 +559,7 @@ fn serve(tls: &mut Tls, target: &str, auth: Option<String>, cert: bool, shared: 
             .map(|(_, o)| o.clone())
             .collect();
         let list = json!({
-            "kind": format!("{}List", kind.name()), "apiVersion": "v1",
+            "kind": format!("{}List", kind.name()), "apiVersion": kind.api_version(),
             "metadata": {"resourceVersion": s.rv.to_string()}, "items": items,
         });
         drop(s);
@@ -595,7 +660,7 @@ fn stream_events(
 
 fn event(kind_of_event: &str, kind: Kind, mut object: Value) -> String {
     object["kind"] = json!(kind.name());
-    object["apiVersion"] = json!("v1");
+    object["apiVersion"] = json!(kind.api_version());
     json!({"type": kind_of_event, "object": object}).to_string()
 }
 

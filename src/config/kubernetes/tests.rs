@@ -43,9 +43,35 @@ fn every_key_is_read() {
 }
 
 #[test]
+fn every_role_with_its_selectors_and_attach_metadata() {
+    for role in ["pod", "node", "service", "endpoints", "endpointslice", "ingress"] {
+        assert_eq!(sd(&format!("role = \"{role}\"")).expect(role).role.as_str(), role);
+    }
+    let c = sd("role = \"endpointslice\"\nattach_metadata = { node = true, namespace = true }\n\
+                [[scrape_configs.kubernetes_sd_configs.selectors]]\nrole = \"endpointslice\"\nlabel = \"a=b\"\n\
+                [[scrape_configs.kubernetes_sd_configs.selectors]]\nrole = \"service\"\nlabel = \"monitor=true\"\n\
+                [[scrape_configs.kubernetes_sd_configs.selectors]]\nrole = \"pod\"\nfield = \"spec.nodeName=edge-01\"")
+    .expect("valid");
+    assert_eq!((c.role, c.attach_node, c.attach_namespace), (Role::EndpointSlice, true, true));
+    assert_eq!(c.label_selector, "a=b");
+    assert_eq!(
+        c.other_selectors,
+        [
+            Selector { role: Role::Service, label: "monitor=true".into(), field: String::new() },
+            Selector { role: Role::Pod, label: String::new(), field: "spec.nodeName=edge-01".into() },
+        ]
+    );
+    let c = sd("role = \"pod\"\nselectors = [{ role = \"node\", label = \"kubernetes.io/os=linux\" }]")
+        .expect("valid");
+    assert_eq!(c.other_selectors[0].role, Role::Node);
+    assert!(c.label_selector.is_empty());
+    let c = sd("role = \"service\"\nattach_metadata = { namespace = true }").expect("valid");
+    assert_eq!((c.attach_node, c.attach_namespace), (false, true));
+}
+
+#[test]
 fn prometheus_rules_are_enforced_at_the_key() {
     let cases = [
-        ("role = \"service\"", "6:8: role \"service\" is not supported (pod, node)"),
         ("role = \"pods\"", "6:8: invalid role \"pods\", expecting one of"),
         ("api_server = \"https://a:1\"", "missing field `role`"),
         (
@@ -70,8 +96,16 @@ fn prometheus_rules_are_enforced_at_the_key() {
         ),
         ("role = \"pod\"\napi_server = \"ftp://a\"", "api_server \"ftp://a\""),
         (
-            "role = \"pod\"\nselectors = [{ role = \"node\", label = \"a=b\" }]",
-            "pod role supports only pod selectors",
+            "role = \"service\"\nselectors = [{ role = \"pod\", label = \"a=b\" }]",
+            "service role supports only service selectors",
+        ),
+        (
+            "role = \"endpoints\"\nselectors = [{ role = \"node\", label = \"a=b\" }]",
+            "endpoints role supports only pod, service, endpoints selectors",
+        ),
+        (
+            "role = \"pod\"\nattach_metadata = { node = true, deployment = true }",
+            "unknown field `deployment`",
         ),
         (
             "role = \"pod\"\nselectors = [{ role = \"pod\" }, { role = \"pod\" }]",

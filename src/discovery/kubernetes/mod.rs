@@ -1,13 +1,21 @@
-//! `kubernetes_sd_configs`, roles `pod` and `node`, as Prometheus's
-//! (SPEC, "Kubernetes pod discovery"). [`pods`] and [`nodes`] turn API
-//! objects into target groups [pure]; [`watch`] lists and watches the API
+//! `kubernetes_sd_configs`, every role Prometheus has (SPEC, "Kubernetes pod
+//! discovery"). [`pods`], [`nodes`], [`services`], [`ingresses`],
+//! [`endpoints`] and [`endpointslices`] turn API objects into target groups
+//! [pure]; [`join`] holds every watched collection's objects and rebuilds
+//! the groups a change touches [pure]; [`watch`] lists and watches the API
 //! server; [`kubeconfig`] reads credentials (kubeconfig file or in-cluster
 //! service account).
 
+pub mod endpoints;
+pub mod endpointslices;
 pub mod events;
+pub mod ingresses;
+pub mod join;
 pub mod kubeconfig;
 pub mod nodes;
+pub mod objects;
 pub mod pods;
+pub mod services;
 pub mod watch;
 
 use std::collections::BTreeMap;
@@ -31,6 +39,48 @@ pub struct ObjectMeta {
     pub annotations: BTreeMap<String, String>,
     #[serde(deserialize_with = "null_default")]
     pub owner_references: Vec<OwnerReference>,
+}
+
+/// An endpoint address's `targetRef`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ObjectReference {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// What a group builder may look up among the other watched collections;
+/// `None` when the object is unknown (not yet listed, deleted, or its
+/// collection is not watched).
+pub trait Lookup {
+    fn service(&self, namespace: &str, name: &str) -> Option<&services::Service>;
+    fn pod(&self, namespace: &str, name: &str) -> Option<&pods::Pod>;
+    fn node(&self, name: &str) -> Option<&ObjectMeta>;
+    fn namespace(&self, name: &str) -> Option<&ObjectMeta>;
+}
+
+/// Every label of `other` into `out`, replacing (Go's LabelSet.Merge).
+fn merge(out: &mut Labels, other: Labels) {
+    for l in other.iter() {
+        out.set(l.name.clone(), l.value.clone());
+    }
+}
+
+/// attach_metadata node: `__meta_kubernetes_node_name`, its labels and annotations.
+fn node_labels(out: &mut Labels, node: Option<&ObjectMeta>) {
+    if let Some(node) = node {
+        out.set("__meta_kubernetes_node_name".into(), node.name.clone());
+        meta_labels(out, "__meta_kubernetes_node_", &node.labels, &node.annotations);
+    }
+}
+
+/// attach_metadata namespace: the namespace's labels and annotations (its
+/// name is `__meta_kubernetes_namespace` already).
+fn namespace_labels(out: &mut Labels, namespace: Option<&ObjectMeta>) {
+    if let Some(ns) = namespace {
+        meta_labels(out, "__meta_kubernetes_namespace_", &ns.labels, &ns.annotations);
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -86,6 +86,12 @@ pub fn source(namespace: &str, name: &str) -> String {
 /// The pod's target group. Labels with empty values are kept, as in
 /// Prometheus's group; they count as absent once targets are built.
 pub fn group(pod: &Pod) -> Group {
+    group_with(pod, None, None)
+}
+
+/// The same, with the pod's Node and Namespace when attach_metadata asks
+/// (and they are known).
+pub fn group_with(pod: &Pod, node: Option<&ObjectMeta>, namespace: Option<&ObjectMeta>) -> Group {
     let meta = &pod.metadata;
     let mut group = Group { source: source(&meta.namespace, &meta.name), ..Group::default() };
     // PodIP is empty while a pod is starting or after it was evicted.
@@ -94,6 +100,9 @@ pub fn group(pod: &Pod) -> Group {
         return group;
     }
     group.labels = pod_labels(pod);
+    group.labels.set("__meta_kubernetes_namespace".into(), meta.namespace.clone());
+    super::node_labels(&mut group.labels, node);
+    super::namespace_labels(&mut group.labels, namespace);
     let all = pod.spec.containers.iter().map(|c| (c, false));
     let init = pod.spec.init_containers.iter().map(|c| (c, true));
     for (container, is_init) in all.chain(init) {
@@ -126,7 +135,9 @@ pub fn group(pod: &Pod) -> Group {
     group
 }
 
-fn pod_labels(pod: &Pod) -> Labels {
+/// Prometheus's podLabels: what a pod's targets carry of it, in role pod
+/// and in endpoints and endpointslice targets whose address is the pod.
+pub(super) fn pod_labels(pod: &Pod) -> Labels {
     let (meta, status) = (&pod.metadata, &pod.status);
     let ready = status
         .conditions
@@ -134,7 +145,6 @@ fn pod_labels(pod: &Pod) -> Labels {
         .find(|c| c.kind == "Ready")
         .map_or("unknown".to_owned(), |c| c.status.to_lowercase());
     let mut labels = Labels::from_pairs([
-        ("__meta_kubernetes_namespace", meta.namespace.clone()),
         ("__meta_kubernetes_pod_name", meta.name.clone()),
         ("__meta_kubernetes_pod_ip", status.pod_ip.clone()),
         ("__meta_kubernetes_pod_ready", ready),

@@ -5,9 +5,11 @@
 //! logged with their cause and retried with jittered backoff; what is known
 //! stays known (nothing is sent), so its targets keep being scraped.
 //!
-//! Threads: each watched collection (one `kubernetes_sd_configs` entry and
-//! namespace) has one OS thread of its own, not the `Offload` pool: a watch
-//! blocks on its stream for good and would starve scrapes and sends. Their
+//! Threads: each watched collection (one resource of a `kubernetes_sd_configs`
+//! entry in one namespace: endpoints, services and pods for role endpoints,
+//! plus nodes or namespaces for attach_metadata) has one OS thread of its
+//! own, not the `Offload` pool: a watch blocks on its stream for good and
+//! would starve scrapes and sends. Their
 //! number is fixed by the configuration. A stopped provider's threads end at
 //! their next event, bookmark or watch renewal (within two minutes).
 
@@ -17,13 +19,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use smol::channel::{Receiver, Sender};
+use smol::channel::Sender;
 
-use super::events::{self, Cache, Event};
+use super::events::{self, Event};
+use super::join::{Change, Join};
 use super::kubeconfig::{self, Endpoint, KubeconfigError};
+use super::objects::Resource;
 use crate::client::{Client, describe};
 use crate::config::{KubernetesRole as Role, KubernetesSdConfig};
-use crate::discovery::{Group, Updates, percent_encode};
+use crate::discovery::{Updates, percent_encode};
 use crate::sender::backoff::Backoff;
 
 /// A list body larger than this is refused (a K3s node's pods take ~10 KiB each; 5,000
@@ -85,10 +89,10 @@ impl Access {
     }
 }
 
-/// One list+watch: a role's objects in one namespace, or in all.
+/// One list+watch: a resource's objects in one namespace, or in all.
 #[derive(Clone, Debug)]
 struct Collection {
-    role: Role,
+    resource: Resource,
     namespace: Option<String>,
     label_selector: String,
     field_selector: String,
@@ -96,11 +100,7 @@ struct Collection {
 
 impl Collection {
     fn url(&self, server: &str, query: &[(&str, &str)]) -> String {
-        let path = match (self.role, &self.namespace) {
-            (Role::Pod, Some(ns)) => format!("/api/v1/namespaces/{}/pods", percent_encode(ns)),
-            (Role::Pod, None) => "/api/v1/pods".into(),
-            (Role::Node, _) => "/api/v1/nodes".into(),
-        };
+        let path = self.resource.path(self.namespace.as_deref(), percent_encode);
         let selectors = [("labelSelector", &self.label_selector), ("fieldSelector", &self.field_selector)];
         let selectors = selectors.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (*k, v.as_str()));
         let pairs: Vec<String> = query
@@ -113,7 +113,7 @@ impl Collection {
     }
 
     fn describe(&self) -> String {
-        let what = if self.role == Role::Pod { "pods" } else { "nodes" };
+        let what = self.resource.plural();
         match &self.namespace {
             Some(ns) => format!("kubernetes_sd {what} in namespace {ns}"),
             None => format!("kubernetes_sd {what}"),
@@ -140,8 +140,62 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// The provider: one thread per collection, their groups forwarded to the
-/// agent. Groups of different namespaces never share a source.
+/// The role's own resource.
+fn primary(role: Role) -> Resource {
+    match role {
+        Role::Pod => Resource::Pod,
+        Role::Node => Resource::Node,
+        Role::Service => Resource::Service,
+        Role::Endpoints => Resource::Endpoints,
+        Role::EndpointSlice => Resource::EndpointSlice,
+        Role::Ingress => Resource::Ingress,
+    }
+}
+
+/// What a role watches: its own resource in each namespace, the Services
+/// and Pods of those namespaces for endpoints and endpointslice, and the
+/// Nodes and Namespaces (cluster-wide) only when attach_metadata asks.
+fn collections(config: &KubernetesSdConfig, namespaces: &[Option<String>]) -> Vec<Collection> {
+    let own = primary(config.role);
+    let mut per_namespace = vec![own];
+    if matches!(config.role, Role::Endpoints | Role::EndpointSlice) {
+        per_namespace.extend([Resource::Service, Resource::Pod]);
+    }
+    let attach_node =
+        config.attach_node && matches!(config.role, Role::Pod | Role::Endpoints | Role::EndpointSlice);
+    let attach_namespace = config.attach_namespace && config.role != Role::Node;
+    let selector = |resource: Resource| -> (String, String) {
+        if resource == own {
+            return (config.label_selector.clone(), config.field_selector.clone());
+        }
+        let found = config.other_selectors.iter().find(|s| primary(s.role) == resource);
+        found.map_or((String::new(), String::new()), |s| (s.label.clone(), s.field.clone()))
+    };
+    let mut out = Vec::new();
+    let mut add = |resource: Resource, namespace: Option<String>| {
+        let (label_selector, field_selector) = selector(resource);
+        out.push(Collection { resource, namespace, label_selector, field_selector });
+    };
+    for resource in per_namespace {
+        if resource.namespaced() {
+            for ns in namespaces {
+                add(resource, ns.clone());
+            }
+        } else {
+            add(resource, None);
+        }
+    }
+    if attach_node {
+        add(Resource::Node, None);
+    }
+    if attach_namespace {
+        add(Resource::Namespace, None);
+    }
+    out
+}
+
+/// The provider: one thread per collection, their changes joined into
+/// groups here and sent to the agent.
 pub async fn run(config: KubernetesSdConfig, updates: Updates, settings: Settings) {
     let access = match (&config.kubeconfig_file, &config.api_server) {
         (Some(path), _) => Access::Kubeconfig(path.clone()),
@@ -151,7 +205,7 @@ pub async fn run(config: KubernetesSdConfig, updates: Updates, settings: Setting
         (None, None) => Access::InCluster(settings.service_account_dir.clone()),
     };
     let mut namespaces: Vec<Option<String>> = config.namespaces.iter().cloned().map(Some).collect();
-    if config.own_namespace && config.role == Role::Pod {
+    if config.own_namespace && config.role != Role::Node {
         match kubeconfig::own_namespace(&settings.service_account_dir) {
             Ok(own) => namespaces.push(Some(own)),
             Err(e) => log::error!("kubernetes_sd_configs namespaces.own_namespace: {e}"),
@@ -163,29 +217,27 @@ pub async fn run(config: KubernetesSdConfig, updates: Updates, settings: Setting
     }
     namespaces.sort();
     namespaces.dedup();
-    if namespaces.is_empty() || config.role == Role::Node {
+    if namespaces.is_empty() {
         namespaces = vec![None];
     }
-    let (tx, rx): (Sender<Vec<Group>>, Receiver<Vec<Group>>) = smol::channel::bounded(16);
+    let collections = collections(&config, &namespaces);
+    let resources: Vec<Resource> = collections.iter().map(|c| c.resource).collect();
+    let mut join = Join::new(primary(config.role), &resources);
+    let (tx, rx) = smol::channel::bounded::<(usize, Change)>(16);
     let stop = Arc::new(AtomicBool::new(false));
     let _stop = StopOnDrop(stop.clone());
-    for namespace in namespaces {
-        let collection = Collection {
-            role: config.role,
-            namespace,
-            label_selector: config.label_selector.clone(),
-            field_selector: config.field_selector.clone(),
-        };
+    for (index, collection) in collections.into_iter().enumerate() {
         let what = collection.describe();
         let mut watcher =
-            Watcher::new(collection, access.clone(), settings.clone(), tx.clone(), stop.clone());
+            Watcher::new(collection, index, access.clone(), settings.clone(), tx.clone(), stop.clone());
         if let Err(e) = std::thread::Builder::new().name("kubernetes-sd".into()).spawn(move || watcher.run())
         {
             log::error!("{what}: cannot start its thread: {e}");
         }
     }
     drop(tx);
-    while let Ok(groups) = rx.recv().await {
+    while let Ok((index, change)) = rx.recv().await {
+        let Some(groups) = join.apply(index, change) else { continue };
         if !updates.send(groups).await {
             return;
         }
@@ -206,11 +258,17 @@ enum Failure {
 /// One collection's list+watch loop, on its own thread.
 struct Watcher {
     collection: Collection,
+    /// The collection's index in the provider's join.
+    index: usize,
     access: Access,
     settings: Settings,
-    tx: Sender<Vec<Group>>,
+    tx: Sender<(usize, Change)>,
     stop: Arc<AtomicBool>,
-    cache: Cache,
+    /// Objects in the last list, for the log.
+    known: usize,
+    /// Hashes of the keys of the objects listed and watched since, to bound them
+    /// (`events::MAX_OBJECTS`); a collision only undercounts.
+    keys: std::collections::HashSet<u64>,
     /// Where the next watch starts; `None`: list first.
     resource_version: Option<String>,
     /// The next list asks for the freshest state (after a 410).
@@ -227,18 +285,21 @@ struct Watcher {
 impl Watcher {
     fn new(
         collection: Collection,
+        index: usize,
         access: Access,
         settings: Settings,
-        tx: Sender<Vec<Group>>,
+        tx: Sender<(usize, Change)>,
         stop: Arc<AtomicBool>,
     ) -> Self {
         Watcher {
             collection,
+            index,
             access,
             settings,
             tx,
             stop,
-            cache: Cache::default(),
+            known: 0,
+            keys: Default::default(),
             resource_version: None,
             fresh_list: false,
             client: None,
@@ -297,7 +358,7 @@ impl Watcher {
             log::warn!(
                 "{}: {reason}; retrying with backoff, {} known objects keep their targets",
                 self.collection.describe(),
-                self.cache.len()
+                self.known
             );
             self.trouble = Some(reason);
         }
@@ -330,11 +391,8 @@ impl Watcher {
         Ok((endpoint.server, client))
     }
 
-    fn send(&self, groups: Vec<Group>) -> Result<(), Failure> {
-        if groups.is_empty() {
-            return Ok(());
-        }
-        self.tx.send_blocking(groups).map_err(|_| Failure::Stopped)
+    fn send(&self, change: Change) -> Result<(), Failure> {
+        self.tx.send_blocking((self.index, change)).map_err(|_| Failure::Stopped)
     }
 
     fn list(&mut self, server: &str, client: &Client) -> Result<(), Failure> {
@@ -354,15 +412,11 @@ impl Watcher {
         let body =
             body.map_err(|e| Failure::Other(format!("list {url}: reading the body: {}", describe(&e))))?;
         check_status(status, &body, "list", &url)?;
-        let (rv, items) = events::decode_list(self.collection.role, &body)
+        let (rv, items) = events::decode_list(self.collection.resource, &body)
             .map_err(|e| Failure::Other(format!("{url}: {e}")))?;
-        let first = self.resource_version.is_none() && self.cache.is_empty();
-        let changed = self.cache.replace(items);
-        if first && changed.is_empty() {
-            // Nothing there: still tell the agent the set is known (and empty).
-            self.tx.send_blocking(Vec::new()).map_err(|_| Failure::Stopped)?;
-        }
-        self.send(changed)?;
+        self.known = items.len();
+        self.keys = items.iter().map(|o| key_hash(&o.key())).collect();
+        self.send(Change::Listed(items))?;
         self.resource_version = Some(rv);
         Ok(())
     }
@@ -429,7 +483,7 @@ impl Watcher {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let event = events::decode_event(self.collection.role, &line)
+            let event = events::decode_event(self.collection.resource, &line)
                 .map_err(|e| Failure::Other(format!("watch {url}: {e}")))?;
             match &event {
                 Event::Upsert { resource_version, .. }
@@ -451,10 +505,18 @@ impl Watcher {
                 }
                 Event::Unknown { kind } => log::debug!("skipping a watch event of unknown type {kind:?}"),
             }
-            if let Some(group) = self.cache.apply(event) {
-                self.send(vec![group])?;
+            match event {
+                Event::Upsert { object, .. } => {
+                    self.keys.insert(key_hash(&object.key()));
+                    self.send(Change::Upsert(object))?
+                }
+                Event::Deleted { key, .. } => {
+                    self.keys.remove(&key_hash(&key));
+                    self.send(Change::Deleted(key))?
+                }
+                _ => {}
             }
-            if self.cache.len() > events::MAX_OBJECTS {
+            if self.keys.len() > events::MAX_OBJECTS {
                 // The relist that follows refuses the set whole, with the same reason.
                 return Err(Failure::Other(format!(
                     "watch {url}: more than the {} objects outpost keeps",
@@ -466,6 +528,11 @@ impl Watcher {
             }
         }
     }
+}
+
+fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(key)
 }
 
 /// 200 passes; 401/403 and 410 are their own failures; the rest names the

@@ -23,6 +23,7 @@ fn job(name: &str) -> ScrapeConfig {
         static_configs: vec![],
         file_sd_configs: vec![],
         kubernetes_sd_configs: vec![],
+        http_sd_configs: vec![],
         http_client: Default::default(),
         relabel_configs: vec![],
         metric_relabel_configs: vec![],
