@@ -477,7 +477,9 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
     };
     let mut static_configs = Vec::with_capacity(job.static_configs.len());
     for group in &job.static_configs {
-        for target in &group.targets {
+        // With relabel_configs a target is any string, as in Prometheus (the blackbox
+        // exporter's `http://...` targets): __address__ is what relabeling leaves.
+        for target in group.targets.iter().filter(|_| job.relabel_configs.is_empty()) {
             check::target(target.get_ref())
                 .map_err(|reason| src.at(target, format!("target {:?}: {reason}", target.get_ref())))?;
         }
