@@ -9,6 +9,9 @@ use super::Ctx;
 use super::yaml::{self, Entry, Node, Pos, Value};
 use std::rc::Rc;
 
+/// prometheus-operator's scrape interval when the spec sets none.
+const OPERATOR_SCRAPE_INTERVAL: &str = "30s";
+
 type Rename = &'static [(&'static str, &'static str)];
 
 const KPS: Rename = &[
@@ -86,6 +89,11 @@ fn kube_prometheus_stack(ctx: &mut Ctx, values: &Node, spec: &Entry) -> Rc<Node>
             let value = convert(ctx, &e.value, &format!("prometheus.prometheusSpec.{camel}"), false);
             global.push(Entry { key: snake.into(), key_pos: e.key_pos, value });
         }
+    }
+    if spec.get("scrapeInterval").is_none() {
+        // The operator's default (its Prometheus CRD), not Prometheus's 1m.
+        let value = Node::new(spec.pos, Value::Scalar { text: OPERATOR_SCRAPE_INTERVAL.into(), plain: true });
+        global.push(Entry { key: "scrape_interval".into(), key_pos: spec.pos, value });
     }
     let mut top = vec![Entry {
         key: "global".into(),

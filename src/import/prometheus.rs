@@ -44,7 +44,7 @@ pub fn document(ctx: &mut Ctx, doc: &Node, root: &mut Table) {
                     root.sub(scrape_config(ctx, job, &path, &inherited));
                 }
             }
-            "rule_files" | "alerting" if is_empty(&e.value) => {}
+            "rule_files" | "alerting" | "remote_read" if is_empty(&e.value) => {}
             "rule_files" => ctx.left_out(root, e, &e.key, "an agent evaluates no rules"),
             "alerting" => ctx.left_out(root, e, &e.key, "an agent sends no alerts"),
             "remote_read" => ctx.left_out(root, e, &e.key, "an agent answers no queries"),

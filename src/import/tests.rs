@@ -244,3 +244,303 @@ fn kubernetes_examples_keep_discovery_credentials_and_rules() {
     assert_eq!(pods.kubernetes_sd_configs[0].role, KubernetesRole::Pod);
     std::fs::remove_dir_all(dir).ok();
 }
+
+fn helm(set: &[(&str, &str)]) -> Options {
+    Options {
+        helm: true,
+        set: set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        rebase: None,
+    }
+}
+
+#[test]
+fn kube_prometheus_stack_agent_values_mean_the_same() {
+    let (text, origin) = fixture("kps-agent-edge.yaml");
+    let imported = import_ok(&text, &origin, &helm(&[]));
+    let notes = reasons(&imported.left_out);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[0].starts_with("11:3: prometheus.prometheusSpec: ServiceMonitors, PodMonitors"),
+        "{}",
+        notes[0]
+    );
+    assert!(notes[1].contains("`prometheus` and `prometheus_replica`"), "{}", notes[1]);
+    let c = load(&imported.toml, &origin);
+    assert_eq!(c.global.scrape_interval, secs(30), "the operator's default");
+    assert_eq!(
+        (c.remote_write[0].name.as_str(), c.remote_write[0].url.as_str()),
+        ("edge-01", "http://global.example:9090/api/v1/write")
+    );
+    let k = job(&c, "kubernetes");
+    assert_eq!(k.kubernetes_sd_configs[0].role, KubernetesRole::Pod);
+    let want = [
+        rule(&[
+            ("source_labels", "__meta_kubernetes_pod_annotation_prometheus_io_scrape"),
+            ("action", "keep"),
+            ("regex", "true"),
+        ]),
+        rule(&[("target_label", "cluster"), ("replacement", "edge-01")]),
+    ];
+    assert_eq!(k.relabel_configs, want, "the unquoted `regex: true` is the string \"true\"");
+
+    // The same values with their placeholders: refused at each, unless given with --set.
+    let (text, origin) = fixture("kps-agent-edge-placeholders.yaml");
+    let errors = import(&text, &origin, &helm(&[])).expect_err("placeholders");
+    assert_eq!(
+        reasons(&errors),
+        [
+            "11:15: prometheus.prometheusSpec.remoteWrite[0].name: Helm placeholder `${name}` is not filled in: give it with --set name=VALUE",
+            "12:21: prometheus.prometheusSpec.remoteWrite[0].url: Helm placeholder `${hostname}` is not filled in: give it with --set hostname=VALUE",
+            "23:26: prometheus.prometheusSpec.additionalScrapeConfigs[0].relabel_configs[1].replacement: Helm placeholder `${name}` is not filled in: give it with --set name=VALUE",
+        ]
+    );
+    let filled = import_ok(&text, &origin, &helm(&[("name", "edge-01"), ("hostname", "global.example")]));
+    assert_eq!(load(&filled.toml, &origin).scrape_configs, c.scrape_configs);
+    assert_eq!(load(&filled.toml, &origin).remote_write, c.remote_write);
+}
+
+#[test]
+fn kube_prometheus_stack_camel_case_remote_write_and_secret_references() {
+    let values = r#"prometheus:
+  agentMode: true
+  prometheusSpec:
+    scrapeInterval: 15s
+    externalLabels:
+      cluster: "{{ .Values.cluster }}"
+    remoteWrite:
+      - url: https://r.example/api/v1/write
+        remoteTimeout: 10s
+        headers:
+          X-Scope-OrgID: edge
+        queueConfig:
+          maxShards: 4
+          maxSamplesPerSend: 500
+          batchSendDeadline: 2s
+          retryOnRateLimit: false
+          capacity: 2500
+        writeRelabelConfigs:
+          - sourceLabels: [__name__]
+            regex: go_.*
+            action: Drop
+        basicAuth:
+          username:
+            name: rw-secret
+            key: user
+        tlsConfig:
+          caFile: /etc/ca.pem
+          insecureSkipVerify: true
+  additionalServiceMonitors:
+    - name: x
+"#;
+    let imported = import_ok(values, "values.yaml", &helm(&[(".Values.cluster", "edge-02")]));
+    let notes = reasons(&imported.left_out);
+    assert!(notes.iter().any(|n| n.starts_with("23:11: prometheus.prometheusSpec.remoteWrite[0].basicAuth.username: a Secret or ConfigMap reference")), "{notes:?}");
+    assert!(
+        notes.iter().any(|n| n.starts_with("29:3: prometheus.additionalServiceMonitors: the operator's")),
+        "{notes:?}"
+    );
+    assert!(
+        imported
+            .toml
+            .contains("tls_config = { \"ca_file\" = \"/etc/ca.pem\", \"insecure_skip_verify\" = true }"),
+        "{}",
+        imported.toml
+    );
+    // The CA file does not exist here: check the rest without it.
+    let toml = imported
+        .toml
+        .replace("tls_config = { \"ca_file\" = \"/etc/ca.pem\", \"insecure_skip_verify\" = true }", "");
+    let c = load(&toml, "values.yaml");
+    assert_eq!(c.global.scrape_interval, secs(15));
+    assert_eq!(c.global.external_labels["cluster"], "edge-02");
+    let rw = &c.remote_write[0];
+    assert_eq!((rw.remote_timeout, rw.headers["X-Scope-OrgID"].as_str()), (secs(10), "edge"));
+    let q = &rw.queue_config;
+    assert_eq!(
+        (q.max_shards, q.max_samples_per_send, q.batch_send_deadline, q.retry_on_http_429),
+        (4, 500, secs(2), false)
+    );
+    assert_eq!(
+        rw.write_relabel_configs,
+        [rule(&[("source_labels", "__name__"), ("regex", "go_.*"), ("action", "drop")])]
+    );
+}
+
+#[test]
+fn prometheus_chart_values_import_their_jobs() {
+    let (text, origin) = fixture("helm-prometheus-chart-values.yaml");
+    let imported = import_ok(&text, &origin, &helm(&[]));
+    let notes = reasons(&imported.left_out);
+    assert_eq!(notes[0], "844:5: serverFiles.\"prometheus.yml\".rule_files: an agent evaluates no rules");
+    assert!(
+        notes[1]
+            .ends_with("server.remoteWrite: none in the file: outpost's default receiver written; set yours"),
+        "{notes:?}"
+    );
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    let (toml, dir) = with_service_account(&imported.toml);
+    let (toml, pending) = without_pending_roles(&toml);
+    assert_eq!(pending.len(), 5, "endpoints and service jobs: {pending:?}");
+    let c = load(&toml, &origin);
+    let jobs: Vec<&str> = c.scrape_configs.iter().map(|j| j.job_name.as_str()).collect();
+    assert_eq!(
+        jobs,
+        [
+            "prometheus",
+            "kubernetes-nodes",
+            "kubernetes-nodes-cadvisor",
+            "kubernetes-pods",
+            "kubernetes-pods-slow"
+        ]
+    );
+    let slow = job(&c, "kubernetes-pods-slow");
+    assert_eq!((slow.scrape_interval, slow.scrape_timeout, slow.honor_labels), (secs(300), secs(30), true));
+    assert_eq!(slow.kubernetes_sd_configs[0].role, KubernetesRole::Pod);
+    assert_eq!((c.global.scrape_interval, c.global.scrape_timeout), (secs(60), secs(10)));
+    let pods: Vec<&str> = pending.iter().map(String::as_str).filter(|j| j.contains("pods")).collect();
+    assert!(pods.is_empty(), "{pods:?}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn what_outpost_lacks_is_refused_with_position_and_key_path() {
+    let text = r#"scrape_configs:
+  - job_name: node
+    oauth2:
+      client_id: a
+    consul_sd_configs:
+      - server: c:8500
+    static_configs:
+      - targets: [a:1]
+    tls_config:
+      min_version: TLS13
+remote_write:
+  - url: http://r/w
+    sigv4: {}
+    queue_config:
+      sample_age_limit: 5m
+storage:
+  tsdb: {}
+"#;
+    let imported = import_ok(text, "p.yml", &Options::default());
+    assert_eq!(
+        imported.left_out,
+        [
+            "p.yml:3:5: scrape_configs[0] (\"node\").oauth2: outpost has no oauth2 authentication",
+            "p.yml:5:5: scrape_configs[0] (\"node\").consul_sd_configs: outpost has no consul discovery",
+            "p.yml:10:7: scrape_configs[0] (\"node\").tls_config.min_version: outpost has no `min_version` here",
+            "p.yml:13:5: remote_write[0] (\"http://r/w\").sigv4: outpost has no sigv4 authentication",
+            "p.yml:15:7: remote_write[0] (\"http://r/w\").queue_config.sample_age_limit: outpost has no `sample_age_limit` in queue_config",
+            "p.yml:16:1: storage: outpost has no `storage`",
+        ]
+    );
+    for note in ["oauth2", "consul_sd_configs", "sigv4", "sample_age_limit"] {
+        assert!(imported.toml.contains(&format!("{note}: outpost has no")), "a comment names {note}");
+    }
+    let c = load(&imported.toml, "p.yml");
+    assert_eq!(job(&c, "node").static_configs[0].targets, ["a:1"]);
+}
+
+#[test]
+fn yaml_is_read_as_prometheus_reads_it() {
+    // Anchors, aliases and merge keys are followed; scalars keep their text.
+    let text = r#"x-job: &job
+  scrape_interval: 30s
+  honor_labels: yes
+  static_configs:
+    - targets: ['a:1']
+      labels: {version: 1.10, n: 0x1F, empty: }
+scrape_configs:
+  - <<: *job
+    job_name: one
+    scrape_interval: 10s
+  - <<: *job
+    job_name: two
+    metric_relabel_configs:
+      - source_labels: [flag]
+        regex: true
+        action: KEEP
+      - source_labels: [__name__]
+        modulus: 8
+        target_label: shard
+        action: hashmod
+remote_write:
+  - url: http://r/w
+"#;
+    let imported = import_ok(text, "p.yml", &Options::default());
+    assert_eq!(reasons(&imported.left_out), ["1:1: x-job: outpost has no `x-job`"]);
+    let c = load(&imported.toml, "p.yml");
+    let (one, two) = (job(&c, "one"), job(&c, "two"));
+    assert_eq!(
+        (one.scrape_interval, one.honor_labels),
+        (secs(10), true),
+        "the job's own key wins over the merged one"
+    );
+    assert_eq!((two.scrape_interval, two.honor_labels), (secs(30), true));
+    let labels = &two.static_configs[0].labels;
+    assert_eq!(
+        (labels["version"].as_str(), labels["n"].as_str()),
+        ("1.10", "0x1F"),
+        "as written, as go-yaml reads a scalar into a string"
+    );
+    assert_eq!(labels["empty"], "");
+    assert_eq!(
+        two.metric_relabel_configs,
+        [
+            rule(&[("source_labels", "flag"), ("regex", "true"), ("action", "keep")]),
+            rule(&[
+                ("source_labels", "__name__"),
+                ("modulus", "8"),
+                ("target_label", "shard"),
+                ("action", "hashmod")
+            ]),
+        ]
+    );
+}
+
+#[test]
+fn bad_yaml_is_an_error_with_its_position() {
+    let cases = [
+        ("scrape_configs:\n\t- job_name: a\n", "p.yml:2:"),
+        (
+            "global:\n  scrape_interval: 15s\n  scrape_interval: 30s\n",
+            "p.yml:3:3: duplicate key `scrape_interval` (first at 2:3)",
+        ),
+        (
+            "global:\n  external_labels:\n    a: [1, 2]\n",
+            "p.yml:3:8: global.external_labels.a: a label value must be a string, found a sequence",
+        ),
+        (
+            "global:\n  scrape_interval: 15x\n",
+            "p.yml:2:20: global.scrape_interval: invalid duration \"15x\": unknown unit \"x\"",
+        ),
+        (
+            "scrape_configs:\n  - job_name: a\n    sample_limit: lots\n",
+            "p.yml:3:19: scrape_configs[0] (\"a\").sample_limit: expected an integer, found \"lots\"",
+        ),
+        ("scrape_configs: {a: 1}\n", "p.yml:1:17: scrape_configs: expected a sequence, found a mapping"),
+    ];
+    for (text, want) in cases {
+        let errors = import(text, "p.yml", &Options::default()).expect_err(text);
+        assert!(errors[0].starts_with(want), "{text}\n got: {errors:?}\nwant: {want}");
+    }
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for (name, prev) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e"), ("g", "f"), ("h", "g")] {
+        bomb.push_str(&format!("{name}: &{name} [{}]\n", vec![format!("*{prev}"); 10].join(", ")));
+    }
+    let errors = import(&bomb, "p.yml", &Options::default()).expect_err("bomb");
+    assert!(errors[0].contains("expands to more than 200000 nodes"), "{errors:?}");
+}
+
+#[test]
+fn relative_paths_are_rebased_when_the_output_lives_elsewhere() {
+    let text = "scrape_configs:\n  - job_name: a\n    bearer_token_file: tok\n    file_sd_configs:\n      - files: [sd/*.json, /abs/x.json]\nremote_write:\n  - url: http://r/w\n";
+    let options = Options { rebase: Some(PathBuf::from("/etc/prometheus")), ..Options::default() };
+    let imported = import_ok(text, "p.yml", &options);
+    assert!(imported.toml.contains("bearer_token_file = \"/etc/prometheus/tok\""), "{}", imported.toml);
+    assert!(
+        imported.toml.contains("files = [\"/etc/prometheus/sd/*.json\", \"/abs/x.json\"]"),
+        "{}",
+        imported.toml
+    );
+}
