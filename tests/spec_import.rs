@@ -203,3 +203,129 @@ fn import_refuses_what_outpost_lacks_and_keep_going_writes_the_rest() {
         "{stderr}"
     );
 }
+
+/// The K3s edge agent's job (pod discovery kept by `prometheus.io/scrape`, a `cluster`
+/// label), run by vmagent from the YAML and by outpost from its import, against the
+/// in-test Kubernetes API server with the K3s fixture pods. Every target's address is
+/// rewritten to the local node_exporter (unconditionally: nothing but 127.0.0.1 is ever
+/// scraped), its instance named by pod and port, so each kept pod port delivers `up` and
+/// `node_load1` with its pod's labels. Differences named: vmagent gets the remote write
+/// URL and its `via` label as flags (its file has no remote_write), outpost as the
+/// imported TOML plus `via` in [global]; vmagent's extra `scrape_timeout_seconds` series
+/// is not compared.
+#[test]
+fn vmagent_and_outpost_deliver_the_same_kubernetes_series_from_the_same_configuration() {
+    use support::kube::{Auth, Kind, KubeApi};
+    let api = KubeApi::start(Auth::ClientCert);
+    api.apply_list(Kind::Pod, include_str!("fixtures/kubernetes/pods.json"));
+    let node = support::start_node_exporter();
+    let receiver = support::start_prometheus();
+    let dir = TempDir::new("import-k8s");
+    for (name, pem) in [
+        ("ca.crt", &api.pki.server_ca),
+        ("client.crt", &api.pki.client_cert),
+        ("client.key", &api.pki.client_key),
+    ] {
+        fs::write(dir.path().join(name), pem).expect("write pem");
+    }
+    let scrape = format!(
+        r#"global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: kubernetes
+    kubernetes_sd_configs:
+      - role: pod
+        api_server: {api}
+        tls_config:
+          ca_file: ca.crt
+          cert_file: client.crt
+          key_file: client.key
+    relabel_configs:
+      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
+        action: keep
+        regex: true
+      - source_labels: [__meta_kubernetes_pod_name, __meta_kubernetes_pod_container_port_number]
+        separator: ':'
+        target_label: instance
+      - source_labels: [__meta_kubernetes_namespace]
+        target_label: namespace
+      - target_label: cluster
+        replacement: edge-01
+      - target_label: __address__
+        replacement: 127.0.0.1:{node}
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: up|node_load1
+        action: keep
+"#,
+        api = api.url(),
+        node = node.port
+    );
+    let scrape_file = dir.path().join("scrape.yml");
+    fs::write(&scrape_file, &scrape).expect("scrape.yml");
+    let full = dir.path().join("prometheus.yml");
+    fs::write(
+        &full,
+        format!("{scrape}remote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n", receiver.port),
+    )
+    .expect("prometheus.yml");
+    let out = TempDir::new("import-k8s-out");
+    let toml_path = out.path().join("outpost.toml");
+    let (code, _, stderr) = import(&[&full.display().to_string(), "-o", &toml_path.display().to_string()]);
+    assert_eq!(code, 0, "{stderr}");
+    let toml = fs::read_to_string(&toml_path).expect("imported");
+    assert!(toml.contains(&format!("\"ca_file\" = \"{}/ca.crt\"", dir.path().display())), "rebased: {toml}");
+
+    let vm_port = support::free_port();
+    let mut command = Command::new(support::program(&["vmagent"]));
+    command
+        .arg(format!("-promscrape.config={}", scrape_file.display()))
+        .arg(format!("-httpListenAddr=127.0.0.1:{vm_port}"))
+        .arg(format!("-remoteWrite.url=http://127.0.0.1:{}/api/v1/write", receiver.port))
+        .arg("-remoteWrite.label=via=vmagent")
+        .arg(format!("-remoteWrite.tmpDataPath={}/queue", dir.path().display()));
+    let mut vmagent = Child::spawn("vmagent", command, TempDir::new("vmagent-import"), vm_port);
+    vmagent.wait_ready("/health");
+    let outpost = support::start_outpost(&toml.replacen(
+        "[global]\n",
+        "[global]\nexternal_labels = { via = \"outpost\" }\n",
+        1,
+    ));
+
+    let sets = |via: &str| -> Result<BTreeSet<LabelSet>, String> {
+        Ok(query(receiver.port, &format!(r#"{{job="kubernetes",__name__=~"up|node_load1",via="{via}"}}"#))?
+            .iter()
+            .map(|s| {
+                let mut l = series_labels(s);
+                l.remove("via");
+                l
+            })
+            .collect())
+    };
+    // 9 kept pod ports (traefik's and the web pods'), 2 series each. Only `up` and node_load1
+    // are compared: vmagent adds a `scrape_timeout_seconds` series per target, outpost
+    // (as Prometheus 2.42 without extra-scrape-metrics) does not.
+    let (theirs, ours) = poll_until(ARRIVE_WITHIN, "vmagent and outpost deliver the same series", || {
+        let theirs = sets("vmagent")?;
+        let ours = sets("outpost")?;
+        if theirs.len() == 18 && theirs == ours {
+            Ok((theirs, ours))
+        } else {
+            let only_theirs: Vec<_> = theirs.difference(&ours).take(3).collect();
+            let only_ours: Vec<_> = ours.difference(&theirs).take(3).collect();
+            Err(format!(
+                "{} from vmagent, {} from outpost; only vmagent: {only_theirs:?}; only outpost: {only_ours:?}",
+                theirs.len(),
+                ours.len()
+            ))
+        }
+    });
+    assert_eq!(theirs, ours);
+    let up = ours
+        .iter()
+        .find(|l| l["__name__"] == "up" && l["instance"] == "web-7d4b9c8f6d-x2v7n:9102")
+        .expect("web's exporter port");
+    assert_eq!((up["namespace"].as_str(), up["cluster"].as_str()), ("apps", "edge-01"));
+    drop((outpost, vmagent));
+}
