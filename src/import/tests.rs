@@ -179,7 +179,10 @@ fn blackbox_targets_are_any_strings_before_relabeling() {
 
 /// The in-cluster files of the Kubernetes examples, made here.
 fn with_service_account(toml: &str) -> (String, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("outpost-import-sa-{}", std::process::id()));
+    // One directory per call: the tests run in parallel and each removes its own.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("outpost-import-sa-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let cert = rcgen::generate_simple_self_signed(vec!["kubernetes".into()]).expect("cert");
     std::fs::write(dir.join("ca.crt"), cert.cert.pem()).expect("ca");
@@ -543,4 +546,171 @@ fn relative_paths_are_rebased_when_the_output_lives_elsewhere() {
         "{}",
         imported.toml
     );
+}
+
+/// A scalar as Prometheus reads it into a string, from serde_yaml_ng's typed value.
+fn yaml_text(v: &serde_yaml_ng::Value) -> String {
+    match v {
+        serde_yaml_ng::Value::String(s) => s.clone(),
+        serde_yaml_ng::Value::Bool(b) => b.to_string(),
+        serde_yaml_ng::Value::Number(n) => n.to_string(),
+        other => panic!("not a scalar: {other:?}"),
+    }
+}
+
+/// The YAML read by another parser (serde_yaml_ng) against the loaded import: every job
+/// (but `skipped`), its interval and timeout as Prometheus resolves them, path, scheme,
+/// targets and their labels, discovery, every rule, credential paths, and every receiver.
+fn assert_means_the_same(yaml: &serde_yaml_ng::Value, c: &Config, skipped: &[String]) {
+    use serde_yaml_ng::Value as Y;
+    let dur = |v: &Y| config::duration::parse(&yaml_text(v)).expect("duration");
+    let global = &yaml["global"];
+    let interval =
+        if global["scrape_interval"].is_null() { secs(60) } else { dur(&global["scrape_interval"]) };
+    let timeout = if global["scrape_timeout"].is_null() {
+        secs(10).min(interval)
+    } else {
+        dur(&global["scrape_timeout"])
+    };
+    assert_eq!((c.global.scrape_interval, c.global.scrape_timeout), (interval, timeout));
+    if let Some(labels) = global["external_labels"].as_mapping() {
+        for (k, v) in labels {
+            assert_eq!(c.global.external_labels[&yaml_text(k)], yaml_text(v));
+        }
+    }
+    let rules = |list: &Y| -> Vec<crate::relabel::Rule> {
+        list.as_sequence()
+            .map(|rules| {
+                rules
+                    .iter()
+                    .map(|r| {
+                        let fields: Vec<(String, String)> = r
+                            .as_mapping()
+                            .expect("rule")
+                            .iter()
+                            .map(|(k, v)| {
+                                let key = yaml_text(k);
+                                let value = match v {
+                                    Y::Sequence(items) => {
+                                        items.iter().map(yaml_text).collect::<Vec<_>>().join(",")
+                                    }
+                                    v if key == "action" => yaml_text(v).to_lowercase(),
+                                    v => yaml_text(v),
+                                };
+                                (key, value)
+                            })
+                            .collect();
+                        let pairs: Vec<(&str, &str)> =
+                            fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                        rule(&pairs)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut seen = 0;
+    for j in yaml["scrape_configs"].as_sequence().expect("scrape_configs") {
+        let name = yaml_text(&j["job_name"]);
+        if skipped.iter().any(|s| s.contains(&format!("\"{name}\""))) {
+            continue;
+        }
+        seen += 1;
+        let job = job(c, &name);
+        let i = if j["scrape_interval"].is_null() { interval } else { dur(&j["scrape_interval"]) };
+        let t = if j["scrape_timeout"].is_null() { timeout.min(i) } else { dur(&j["scrape_timeout"]) };
+        assert_eq!((job.scrape_interval, job.scrape_timeout), (i, t), "{name}");
+        let path = j["metrics_path"].as_str().unwrap_or("/metrics");
+        assert_eq!(
+            (job.metrics_path.as_str(), job.scheme.as_str()),
+            (path, j["scheme"].as_str().unwrap_or("http")),
+            "{name}"
+        );
+        assert_eq!(job.honor_labels, j["honor_labels"].as_bool().unwrap_or(false), "{name}");
+        let groups = j["static_configs"].as_sequence().cloned().unwrap_or_default();
+        assert_eq!(job.static_configs.len(), groups.len(), "{name}");
+        for (ours, theirs) in job.static_configs.iter().zip(&groups) {
+            let targets: Vec<String> = theirs["targets"]
+                .as_sequence()
+                .map(|t| t.iter().map(yaml_text).collect())
+                .unwrap_or_default();
+            assert_eq!(ours.targets, targets, "{name}");
+            if let Some(labels) = theirs["labels"].as_mapping() {
+                assert_eq!(ours.labels.len(), labels.len(), "{name}");
+            }
+        }
+        let files = j["file_sd_configs"].as_sequence().cloned().unwrap_or_default();
+        assert_eq!(job.file_sd_configs.len(), files.len(), "{name}");
+        for (ours, theirs) in job.file_sd_configs.iter().zip(&files) {
+            for (path, file) in ours.files.iter().zip(theirs["files"].as_sequence().expect("files")) {
+                assert!(path.ends_with(yaml_text(file)), "{name}: {path:?}");
+            }
+        }
+        let k8s = j["kubernetes_sd_configs"].as_sequence().map_or(0, Vec::len);
+        assert_eq!(job.kubernetes_sd_configs.len(), k8s, "{name}");
+        assert_eq!(job.relabel_configs, rules(&j["relabel_configs"]), "{name}");
+        assert_eq!(job.metric_relabel_configs, rules(&j["metric_relabel_configs"]), "{name}");
+        let client = format!("{:?}", job.http_client);
+        for file in
+            [&j["bearer_token_file"], &j["authorization"]["credentials_file"], &j["tls_config"]["ca_file"]]
+        {
+            if let Some(file) = file.as_str() {
+                let base = Path::new(file).file_name().and_then(|f| f.to_str()).unwrap_or(file);
+                assert!(client.contains(base), "{name}: {file} in {client}");
+            }
+        }
+    }
+    assert_eq!(c.scrape_configs.len(), seen, "every job");
+    match yaml["remote_write"].as_sequence() {
+        Some(list) => {
+            let urls: Vec<String> = list.iter().map(|rw| yaml_text(&rw["url"])).collect();
+            assert_eq!(c.remote_write.iter().map(|rw| rw.url.clone()).collect::<Vec<_>>(), urls);
+        }
+        None => assert_eq!(c.remote_write[0].url, DEFAULT_RECEIVER),
+    }
+}
+
+#[test]
+fn every_fixture_means_what_its_yaml_means() {
+    let plain = [
+        "prometheus-agent.yml",
+        "prometheus-example.yml",
+        "thanos-agent-batmobile.yml",
+        "dockprom-prometheus.yml",
+        "internet-pi-prometheus.yml",
+        "blackbox-exporter-example.yml",
+        "prometheus-kubernetes.yml",
+    ];
+    for name in plain {
+        let (text, origin) = fixture(name);
+        let imported = import_ok(&text, &origin, &Options::default());
+        assert_eq!(import_ok(&text, &origin, &Options::default()).toml, imported.toml, "{name}: stable");
+        let (toml, dir) = with_service_account(&imported.toml);
+        let (toml, skipped) = without_pending_roles(&toml);
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+        assert_means_the_same(&yaml, &load(&toml, &origin), &skipped);
+        std::fs::remove_dir_all(dir).ok();
+    }
+    // Helm values: the Prometheus file they make, read by the other parser.
+    let (text, origin) = fixture("kps-agent-edge.yaml");
+    let values: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    let spec = &values["prometheus"]["prometheusSpec"];
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&format!(
+        "global: {{scrape_interval: 30s}}\nscrape_configs: {}\nremote_write: {}\n",
+        serde_json::to_string(&spec["additionalScrapeConfigs"]).expect("json"),
+        serde_json::to_string(&spec["remoteWrite"]).expect("json"),
+    ))
+    .expect("yaml");
+    assert_means_the_same(&yaml, &load(&import_ok(&text, &origin, &helm(&[])).toml, &origin), &[]);
+    let (text, origin) = fixture("helm-prometheus-chart-values.yaml");
+    let values: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&format!(
+        "global: {}\nscrape_configs: {}\n",
+        serde_json::to_string(&values["server"]["global"]).expect("json"),
+        serde_json::to_string(&values["serverFiles"]["prometheus.yml"]["scrape_configs"]).expect("json"),
+    ))
+    .expect("yaml");
+    let (toml, dir) = with_service_account(&import_ok(&text, &origin, &helm(&[])).toml);
+    let (toml, skipped) = without_pending_roles(&toml);
+    assert_means_the_same(&yaml, &load(&toml, &origin), &skipped);
+    std::fs::remove_dir_all(dir).ok();
 }
