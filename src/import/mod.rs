@@ -6,6 +6,7 @@
 mod helm;
 mod prometheus;
 mod toml_out;
+mod values;
 mod yaml;
 
 use std::path::{Path, PathBuf};
