@@ -105,7 +105,8 @@ fn kube_prometheus_stack(ctx: &mut Ctx, values: &Node, spec: &Entry) -> Rc<Node>
         top.push(Entry { key: "remote_write".into(), key_pos: e.key_pos, value });
     }
     if let Some(e) = spec.get("additionalScrapeConfigs") {
-        let value = convert(ctx, &e.value, "prometheus.prometheusSpec.additionalScrapeConfigs", false);
+        let jobs = job_list(ctx, &e.value, "prometheus.prometheusSpec.additionalScrapeConfigs");
+        let value = Node::new(e.value.pos, Value::Seq(jobs));
         top.push(Entry { key: "scrape_configs".into(), key_pos: e.key_pos, value });
     }
     Node::new(spec.pos, Value::Map(top))
@@ -143,26 +144,9 @@ fn prometheus_chart(ctx: &mut Ctx, values: &Node, files: &Entry) -> Rc<Node> {
             top.push(Entry { key: snake.into(), key_pos: e.key_pos, value });
         }
     }
-    // extraScrapeConfigs: YAML text appended to scrape_configs (positions are the text's own).
+    // extraScrapeConfigs: YAML text appended to scrape_configs.
     if let Some(extra) = values.get("extraScrapeConfigs") {
-        if let Some(text) = extra.value.text().filter(|t| !t.trim().is_empty()) {
-            match yaml::parse(text) {
-                Ok(doc) => match &convert(ctx, &doc, "extraScrapeConfigs", false).value {
-                    Value::Seq(items) => jobs.extend(items.iter().cloned()),
-                    Value::Null => {}
-                    _ => ctx.error(
-                        extra.value.pos,
-                        "extraScrapeConfigs",
-                        "expected a list of scrape configs".into(),
-                    ),
-                },
-                Err(e) => ctx.error(
-                    extra.value.pos,
-                    "extraScrapeConfigs",
-                    format!("line {} column {} of its text: {}", e.pos.line, e.pos.col, e.reason),
-                ),
-            }
-        }
+        jobs.extend(job_list(ctx, &extra.value, "extraScrapeConfigs"));
     }
     top.push(Entry {
         key: "scrape_configs".into(),
@@ -170,6 +154,46 @@ fn prometheus_chart(ctx: &mut Ctx, values: &Node, files: &Entry) -> Rc<Node> {
         value: Node::new(jobs_pos, Value::Seq(jobs)),
     });
     Node::new(files.key_pos, Value::Map(top))
+}
+
+/// A list of scrape configs: a YAML list, or a string holding one (the charts take
+/// both; positions inside a string are its text's own, named as such).
+fn job_list(ctx: &mut Ctx, node: &Rc<Node>, path: &str) -> Vec<Rc<Node>> {
+    let parsed;
+    let node = match node.text() {
+        Some(text) if text.trim().is_empty() => return Vec::new(),
+        Some(text) => match yaml::parse(text) {
+            Ok(doc) => {
+                parsed = doc;
+                &parsed
+            }
+            Err(e) if text.contains('\n') => {
+                // A block scalar: its text starts at its node's position, indentation removed.
+                let at = Pos { line: node.pos.line + e.pos.line - 1, col: node.pos.col + e.pos.col - 1 };
+                // A duplicate key's "(first at L:C)" is in the text's own lines.
+                let reason = match e.reason.strip_suffix(')').filter(|_| e.reason.contains("(first at ")) {
+                    Some(head) => format!("{head} of the text)"),
+                    None => e.reason.clone(),
+                };
+                ctx.error(at, path, format!("in its YAML text: {reason}"));
+                return Vec::new();
+            }
+            Err(e) => {
+                let reason = format!("line {} column {} of its text: {}", e.pos.line, e.pos.col, e.reason);
+                ctx.error(node.pos, path, reason);
+                return Vec::new();
+            }
+        },
+        None => node,
+    };
+    match &convert(ctx, node, path, false).value {
+        Value::Seq(items) => items.clone(),
+        Value::Null => Vec::new(),
+        _ => {
+            ctx.error(node.pos, path, "expected a list of scrape configs".into());
+            Vec::new()
+        }
+    }
 }
 
 /// A copy of `node` with placeholders filled (or refused), and with

@@ -714,3 +714,24 @@ fn every_fixture_means_what_its_yaml_means() {
     assert_means_the_same(&yaml, &load(&toml, &origin), &skipped);
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn scrape_configs_given_as_yaml_text_in_helm_values_are_read() {
+    let kps = "prometheus:\n  agentMode: true\n  prometheusSpec:\n    remoteWrite: [{url: 'http://r/w'}]\n    additionalScrapeConfigs: |\n      - job_name: a\n        static_configs: [{targets: ['a:1']}]\n";
+    let c = load(&import_ok(kps, "values.yaml", &helm(&[])).toml, "values.yaml");
+    assert_eq!(job(&c, "a").static_configs[0].targets, ["a:1"]);
+    let chart = "server:\n  remoteWrite: [{url: 'http://r/w'}]\nserverFiles:\n  prometheus.yml:\n    scrape_configs:\n      - job_name: a\n        static_configs: [{targets: ['a:1']}]\nextraScrapeConfigs: |\n  - job_name: b\n    scrape_interval: 5s\n    static_configs: [{targets: ['b:1']}]\n";
+    let c = load(&import_ok(chart, "values.yaml", &helm(&[])).toml, "values.yaml");
+    let jobs: Vec<(&str, Duration)> =
+        c.scrape_configs.iter().map(|j| (j.job_name.as_str(), j.scrape_interval)).collect();
+    assert_eq!(jobs, [("a", secs(60)), ("b", secs(5))]);
+    assert_eq!(c.remote_write[0].url, "http://r/w");
+    let broken = chart.replace("    scrape_interval: 5s", "    scrape_interval: 5s\n    scrape_interval: 6s");
+    let errors = import(&broken, "values.yaml", &helm(&[])).expect_err("duplicate");
+    assert_eq!(
+        errors,
+        [
+            "values.yaml:11:5: extraScrapeConfigs: in its YAML text: duplicate key `scrape_interval` (first at 2:3 of the text)"
+        ]
+    );
+}
