@@ -39,6 +39,7 @@ pub mod buffer;
 pub mod client;
 pub mod config;
 pub mod discovery;
+pub mod import;
 pub mod log;
 pub mod model;
 pub mod offload;

@@ -1,7 +1,8 @@
 //! The command line: `outpost [--config F]`, `outpost check --config F`,
-//! `outpost status [--listen ADDR | --config F] [--json]`, `outpost --version`.
-//! Exit 0 on a clean stop, a valid config or a status shown; 1 on an invalid
-//! config, a failed start or no agent answering; 2 on a usage error.
+//! `outpost status [--listen ADDR | --config F] [--json]`, `outpost import F [-o OUT]`,
+//! `outpost --version`. Exit 0 on a clean stop, a valid config, a status shown or a
+//! whole import; 1 on an invalid config or input, a failed start or no agent
+//! answering; 2 on a usage error or an import that left something out.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use outpost::config::{self, Config, ConfigError};
 const USAGE: &str = "usage: outpost [--config FILE]
        outpost check --config FILE
        outpost status [--listen ADDR | --config FILE] [--json]
+       outpost import [--helm] [--set NAME=VALUE]... [--keep-going] FILE [-o OUT]
        outpost --version
 
 Without --config, outpost runs its embedded default configuration: it
@@ -19,12 +21,18 @@ http://127.0.0.1:9090/api/v1/write.
 
 `outpost status` prints the running agent's targets and remote-write queues,
 read from its API on --listen, else on the config's listen, else on
-127.0.0.1:9464; --json prints the API's answers instead.";
+127.0.0.1:9464; --json prints the API's answers instead.
+
+import converts a Prometheus configuration (or, with --helm, the values of
+kube-prometheus-stack or the prometheus chart) into outpost's TOML, on
+stdout or into OUT. What outpost cannot do is refused with its line:col and
+key path (exit 2); --keep-going writes the rest, naming what was left out.";
 
 enum Command {
     Run(Option<PathBuf>),
     Check(PathBuf),
     Status { listen: Option<String>, config: Option<PathBuf>, json: bool },
+    Import(Import),
     Version,
     Help,
 }
@@ -40,6 +48,7 @@ fn main() -> ExitCode {
     match command {
         Command::Version => println!("outpost {}", env!("CARGO_PKG_VERSION")),
         Command::Help => println!("{USAGE}"),
+        Command::Import(import) => return run_import(&import),
         Command::Check(path) => match config::load(&path) {
             Ok(_) => println!("{}: ok", path.display()),
             Err(e) => return invalid(&e),
@@ -99,6 +108,104 @@ fn invalid(e: &ConfigError) -> ExitCode {
     ExitCode::from(1)
 }
 
+struct Import {
+    input: PathBuf,
+    output: Option<PathBuf>,
+    keep_going: bool,
+    options: outpost::import::Options,
+}
+
+fn parse_import(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let (mut input, mut output, mut keep_going) = (None, None, false);
+    let mut options = outpost::import::Options::default();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-o" | "--output" => output = Some(PathBuf::from(args.next().ok_or("-o needs a file")?)),
+            "--keep-going" => keep_going = true,
+            "--helm" => options.helm = true,
+            "--set" => {
+                let pair = args.next().ok_or("--set needs NAME=VALUE")?;
+                let (name, value) = pair.split_once('=').ok_or("--set needs NAME=VALUE")?;
+                options.set.push((name.to_string(), value.to_string()));
+            }
+            s if s.starts_with('-') && s != "-" => return Err(format!("import: unexpected option {s:?}")),
+            s if input.is_none() => input = Some(PathBuf::from(s)),
+            other => return Err(format!("import: unexpected argument {other:?}")),
+        }
+    }
+    let input = input.ok_or("import needs a FILE")?;
+    Ok(Command::Import(Import { input, output, keep_going, options }))
+}
+
+/// Reads, converts, checks the result as `outpost check` would, and writes it.
+fn run_import(import: &Import) -> ExitCode {
+    let origin = import.input.display().to_string();
+    let text = match std::fs::read_to_string(&import.input) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("outpost: import: {origin}: cannot read: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // Both read relative paths from the file's directory: rebase them when the output lives elsewhere.
+    let dir = |p: &std::path::Path| {
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        std::fs::canonicalize(parent).ok()
+    };
+    let out_dir = match &import.output {
+        Some(out) => dir(out),
+        None => std::env::current_dir().ok(),
+    };
+    let mut options =
+        outpost::import::Options { helm: import.options.helm, set: import.options.set.clone(), rebase: None };
+    if let Some(input_dir) = dir(&import.input) {
+        if out_dir.as_ref() != Some(&input_dir) {
+            options.rebase = Some(input_dir);
+        }
+    }
+    let imported = match outpost::import::import(&text, &origin, &options) {
+        Ok(imported) => imported,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("outpost: import: {e}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    if !imported.left_out.is_empty() && !import.keep_going {
+        for note in &imported.left_out {
+            eprintln!("outpost: import: {note}");
+        }
+        eprintln!(
+            "outpost: import: outpost cannot do the above; --keep-going writes the rest, naming each as left out"
+        );
+        return ExitCode::from(2);
+    }
+    let check_origin = import.output.as_ref().map_or("<stdout>".to_string(), |p| p.display().to_string());
+    let checked = config::parse(&imported.toml, &check_origin);
+    let written = match &import.output {
+        Some(out) => {
+            std::fs::write(out, &imported.toml).map_err(|e| format!("{}: cannot write: {e}", out.display()))
+        }
+        None => {
+            print!("{}", imported.toml);
+            Ok(())
+        }
+    };
+    if let Err(e) = written {
+        eprintln!("outpost: import: {e}");
+        return ExitCode::from(1);
+    }
+    if let Err(e) = checked {
+        eprintln!("outpost: import: the result does not pass `outpost check` here: {e}");
+        return ExitCode::from(1);
+    }
+    for note in &imported.left_out {
+        eprintln!("outpost: import: left out: {note}");
+    }
+    if imported.left_out.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) }
+}
+
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut check = false;
     let mut status = false;
@@ -106,6 +213,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
     let (mut listen, mut json) = (None, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "import" if !check && !status && config.is_none() => return parse_import(args),
             "check" if !check && !status && config.is_none() => check = true,
             "status" if !check && !status && config.is_none() => status = true,
             "--listen" if status => listen = Some(args.next().ok_or("--listen needs an address")?),

@@ -265,7 +265,7 @@ fn sighup_with_an_invalid_config_keeps_the_running_one_and_logs_the_position() {
         log_has(
             &outpost,
             &format!(
-                "SIGHUP: invalid config, still running the previous one: {file}:3:19: invalid duration \"soon\""
+                "SIGHUP: invalid config, still running the previous one: {file}:3:19: global.scrape_interval: invalid duration \"soon\""
             ),
         )
     });

@@ -225,7 +225,7 @@ fn outpost_check_names_unusable_tls_and_credential_files() {
     let missing = dir.path().join("missing-ca.pem");
     assert!(
         stderr.contains(&format!(
-            "{}:3:26: tls_config: ca_file {}: cannot read: No such file or directory",
+            "{}:3:26: remote_write[0] (\"https://127.0.0.1:1/api/v1/write\").tls_config.ca_file: tls_config: ca_file {}: cannot read: No such file or directory",
             config.display(),
             missing.display()
         )),
@@ -244,7 +244,7 @@ fn outpost_check_names_unusable_tls_and_credential_files() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "{}:3:21: bearer_token_file {}: cannot read",
+            "{}:3:21: remote_write[0] (\"https://127.0.0.1:1/api/v1/write\").bearer_token_file: bearer_token_file {}: cannot read",
             config.display(),
             dir.path().join("token").display()
         )),

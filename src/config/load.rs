@@ -9,7 +9,7 @@ use super::schema::{
     RawFileSdConfig, RawHttpSdConfig, RawMetadataConfig, RawRelabelConfig, RawRemoteWrite, RawScrapeConfig,
 };
 use super::{BODY_SIZE_LIMIT, BufferConfig, Config, Global, MetadataConfig, QueueConfig, RemoteWrite};
-use super::{FileSdConfig, HttpSdConfig, Persist, StaticConfig, check, duration, http, size};
+use super::{FileSdConfig, HttpSdConfig, Persist, StaticConfig, check, duration, http, keypath, size};
 use super::{Scheme, ScrapeBudget, ScrapeConfig};
 use crate::relabel::{Field, Rule, RuleSpec};
 use std::collections::BTreeMap;
@@ -59,9 +59,34 @@ impl std::error::Error for ConfigError {}
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let origin = path.display().to_string();
     match std::fs::read_to_string(path) {
+        Ok(text) if looks_like_yaml(path, &text) => Err(ConfigError {
+            reason: format!(
+                "this is a Prometheus configuration (YAML); outpost reads TOML: \
+                 `outpost import {origin} -o outpost.toml` converts it (README, \"Coming from Prometheus\")"
+            ),
+            origin,
+            position: None,
+        }),
         Ok(text) => parse(&text, &origin),
         Err(e) => Err(ConfigError { origin, position: None, reason: format!("cannot read: {e}") }),
     }
+}
+
+/// A `.yml`/`.yaml` name, or text that is no TOML but whose first line of
+/// content is a YAML `key:` (as `global:` or `scrape_configs:`).
+fn looks_like_yaml(path: &Path, text: &str) -> bool {
+    let yaml_name =
+        path.extension().is_some_and(|e| e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml"));
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
+    let yaml_line = first.is_some_and(|l| {
+        l == "---"
+            || l.split_once(':').is_some_and(|(key, rest)| {
+                !key.is_empty()
+                    && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && (rest.is_empty() || rest.starts_with(' '))
+            })
+    });
+    yaml_name || (yaml_line && toml::from_str::<toml::Table>(text).is_err())
 }
 
 /// Parses and validates `text`; `origin` names it in errors and in `Config::origin`.
@@ -70,7 +95,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         // message() is toml's reason without the multi-line source snippet.
         let reason = e.message().lines().collect::<Vec<_>>().join("; ");
-        src.error(e.span(), reason)
+        src.error(e.span(), keypath::unknown_key(&reason))
     })?;
     let listen = match &raw.listen {
         Some(v) => Some(v.get_ref().parse().map_err(|_| {
@@ -134,7 +159,12 @@ pub(super) struct Source<'a> {
 }
 
 impl Source<'_> {
+    /// An error at `span`, its reason prefixed with the key path there (keypath.rs).
     pub(super) fn error(&self, span: Option<Range<usize>>, reason: impl Into<String>) -> ConfigError {
+        let reason = match span.as_ref().and_then(|span| keypath::at(self.text, span.start)) {
+            Some(path) => format!("{path}: {}", reason.into()),
+            None => reason.into(),
+        };
         let position = span.map(|span| {
             // Bytes, not str slicing: a span must never panic, whatever it is.
             let before = &self.text.as_bytes()[..span.start.min(self.text.len())];
@@ -144,7 +174,7 @@ impl Source<'_> {
             let col = 1 + before[line_start..].iter().filter(|b| (**b & 0xC0) != 0x80).count();
             (line, col)
         });
-        ConfigError { origin: self.origin.to_string(), position, reason: reason.into() }
+        ConfigError { origin: self.origin.to_string(), position, reason }
     }
 
     pub(super) fn at<T>(&self, value: &Spanned<T>, reason: impl Into<String>) -> ConfigError {
@@ -366,7 +396,7 @@ fn remote_write(src: &Source, raw: &RawRemoteWrite) -> Result<RemoteWrite, Confi
         remote_timeout: src.duration("remote_timeout", &raw.remote_timeout)?.unwrap_or(REMOTE_TIMEOUT),
         headers,
         queue_config: queue_config(src, &raw.queue_config)?,
-        write_relabel_configs: relabel_configs(src, "write_relabel_configs", &raw.write_relabel_configs)?,
+        write_relabel_configs: relabel_configs(src, &raw.write_relabel_configs)?,
         http_client,
         metadata_config: metadata_config(src, &raw.metadata_config)?,
     })
@@ -486,7 +516,9 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
     };
     let mut static_configs = Vec::with_capacity(job.static_configs.len());
     for group in &job.static_configs {
-        for target in &group.targets {
+        // With relabel_configs a target is any string, as in Prometheus (the blackbox
+        // exporter's `http://...` targets): __address__ is what relabeling leaves.
+        for target in group.targets.iter().filter(|_| job.relabel_configs.is_empty()) {
             check::target(target.get_ref())
                 .map_err(|reason| src.at(target, format!("target {:?}: {reason}", target.get_ref())))?;
         }
@@ -541,8 +573,8 @@ fn scrape_config(src: &Source, job: &RawScrapeConfig, global: &Global) -> Result
         file_sd_configs,
         kubernetes_sd_configs,
         http_sd_configs,
-        relabel_configs: relabel_configs(src, "relabel_configs", &job.relabel_configs)?,
-        metric_relabel_configs: relabel_configs(src, "metric_relabel_configs", &job.metric_relabel_configs)?,
+        relabel_configs: relabel_configs(src, &job.relabel_configs)?,
+        metric_relabel_configs: relabel_configs(src, &job.metric_relabel_configs)?,
         http_client,
     })
 }
@@ -627,16 +659,12 @@ fn params(
 }
 
 /// Validates and compiles each rule (relabel::Rule::new has Prometheus's
-/// checks). An error reads `key[i]: reason` and points at the offending
+/// checks). An error reads `path.key[i].field: reason` and points at the offending
 /// value, or at the rule when the key it needs is missing.
-fn relabel_configs(
-    src: &Source,
-    key: &str,
-    raw: &[Spanned<RawRelabelConfig>],
-) -> Result<Vec<Rule>, ConfigError> {
+fn relabel_configs(src: &Source, raw: &[Spanned<RawRelabelConfig>]) -> Result<Vec<Rule>, ConfigError> {
     let text = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.get_ref().clone());
     let mut rules = Vec::with_capacity(raw.len());
-    for (i, entry) in raw.iter().enumerate() {
+    for entry in raw {
         let r = entry.get_ref();
         let spec = RuleSpec {
             source_labels: r
@@ -664,7 +692,8 @@ fn relabel_configs(
                 Field::TargetLabel => span(&r.target_label),
                 Field::Replacement => span(&r.replacement),
             };
-            src.error(Some(place.unwrap_or_else(|| entry.span())), format!("{key}[{i}]: {e}"))
+            // The key path (keypath.rs) names `key[i]` and the field.
+            src.error(Some(place.unwrap_or_else(|| entry.span())), e.to_string())
         })?;
         rules.push(rule);
     }

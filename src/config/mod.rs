@@ -4,6 +4,7 @@
 
 pub mod duration;
 mod http;
+mod keypath;
 mod kubernetes;
 pub mod load;
 pub mod reload;

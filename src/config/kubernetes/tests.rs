@@ -105,7 +105,7 @@ fn prometheus_rules_are_enforced_at_the_key() {
         ),
         (
             "role = \"pod\"\nattach_metadata = { node = true, deployment = true }",
-            "unknown field `deployment`",
+            "unknown key `deployment`",
         ),
         (
             "role = \"pod\"\nselectors = [{ role = \"pod\" }, { role = \"pod\" }]",
@@ -118,10 +118,15 @@ fn prometheus_rules_are_enforced_at_the_key() {
         ("role = \"pod\"\nselectors = [{ role = \"pod\", label = \"app in web\" }]", "needs a (set)"),
         ("role = \"pod\"\nselectors = [{ role = \"pod\", label = \"a b=c\" }]", "invalid key \"a b\""),
         ("role = \"pod\"\nselectors = [{ role = \"pod\", label = \"a=(b\" }]", "unbalanced parentheses"),
-        ("role = \"pod\"\nnamespace = [\"a\"]", "unknown field `namespace`"),
+        ("role = \"pod\"\nnamespace = [\"a\"]", "unknown key `namespace`; did you mean `namespaces`?"),
     ];
     for (lines, want) in cases {
         let err = sd(lines).expect_err(lines);
-        assert!(err.contains(want), "{lines:?}: {err:?} should contain {want:?}");
+        // "line:col: key path: reason": the key path (keypath.rs) stands between.
+        let (place, reason) = want
+            .split_once(": ")
+            .filter(|(place, _)| place.bytes().all(|b| b.is_ascii_digit() || b == b':'))
+            .unwrap_or(("", want));
+        assert!(err.contains(place) && err.contains(reason), "{lines:?}: {err:?} should contain {want:?}");
     }
 }
