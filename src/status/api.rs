@@ -85,21 +85,22 @@ pub fn answer(method: &str, target: &str, status: &Status, now: SystemTime) -> O
         return Some(method_not_allowed());
     }
     let params = Params::parse(query);
+    let tree = |v: Result<Value, String>| v.map(|v| v.to_string());
     let data = match path {
         "/api/v1/targets" => Ok(targets(status, &params)),
         "/api/v1/scrape_pools" => {
-            Ok(json!({ "scrapePools": status.with_pools(|p| p.keys().cloned().collect::<Vec<_>>()) }))
+            tree(Ok(json!({ "scrapePools": status.with_pools(|p| p.keys().cloned().collect::<Vec<_>>()) })))
         }
-        "/api/v1/targets/metadata" => target_metadata(status, &params),
-        "/api/v1/metadata" => metric_metadata(status, &params),
-        "/api/v1/targets/relabel_steps" => relabel_steps(status, &params),
+        "/api/v1/targets/metadata" => tree(target_metadata(status, &params)),
+        "/api/v1/metadata" => tree(metric_metadata(status, &params)),
+        "/api/v1/targets/relabel_steps" => tree(relabel_steps(status, &params)),
         "/api/v1/status/config" => {
-            Ok(json!({ "yaml": status.config().map(|c| config::yaml(&c)).unwrap_or_default() }))
+            tree(Ok(json!({ "yaml": status.config().map(|c| config::yaml(&c)).unwrap_or_default() })))
         }
-        "/api/v1/status/flags" => Ok(flags(status)),
-        "/api/v1/status/buildinfo" => Ok(buildinfo()),
-        "/api/v1/status/runtimeinfo" => Ok(runtimeinfo(status, now)),
-        _ => Ok(remote_write::data(status)),
+        "/api/v1/status/flags" => tree(Ok(flags(status))),
+        "/api/v1/status/buildinfo" => tree(Ok(buildinfo())),
+        "/api/v1/status/runtimeinfo" => tree(Ok(runtimeinfo(status, now))),
+        _ => tree(Ok(remote_write::data(status))),
     };
     Some(match data {
         Ok(data) => ("200 OK", JSON, format!("{{\"status\":\"success\",\"data\":{data}}}")),
@@ -119,55 +120,93 @@ fn method_not_allowed() -> Answer {
 
 /// `GET /api/v1/targets`: `state` (active, dropped, any; other values show
 /// neither) and `scrapePool` filter as Prometheus's (api.go `targets`).
-fn targets(status: &Status, params: &Params) -> Value {
+/// Serialized from structs borrowing the status, not through a JSON tree.
+fn targets(status: &Status, params: &Params) -> String {
     let pool_filter = params.get("scrapePool").unwrap_or("");
     let state = params.get("state").unwrap_or("").to_ascii_lowercase();
     let show_active = matches!(state.as_str(), "" | "any" | "active");
     let show_dropped = matches!(state.as_str(), "" | "any" | "dropped");
     let global = GlobalUrl::new(status);
     status.with_pools(|pools| {
-        let wanted = |name: &&String| pool_filter.is_empty() || *name == pool_filter;
-        let mut active = Vec::new();
-        let mut dropped = Vec::new();
-        let mut counts = serde_json::Map::new();
-        for (name, pool) in pools.iter().filter(|(name, _)| show_active && wanted(name)) {
-            for t in &pool.active {
-                let last = t.health.last.borrow();
-                active.push(json!({
-                    "discoveredLabels": labels(&t.discovered),
-                    "labels": labels(&t.labels),
-                    "scrapePool": name,
-                    "scrapeUrl": t.url,
-                    "globalUrl": global.of(&t.url),
-                    "lastError": last.error,
-                    "lastScrape": rfc3339(last.at),
-                    "lastScrapeDuration": last.duration.as_secs_f64(),
-                    "health": last.health.as_str(),
-                    "scrapeInterval": duration::format(t.interval),
-                    "scrapeTimeout": duration::format(t.timeout),
-                }));
-            }
-        }
-        if show_dropped {
-            for (name, pool) in pools {
-                counts.insert(name.clone(), pool.dropped_total.into());
-            }
-            for (name, pool) in pools.iter().filter(wanted_pool(pool_filter)) {
-                for d in &pool.dropped {
-                    dropped.push(json!({ "discoveredLabels": labels(&d.discovered), "scrapePool": name }));
-                }
-            }
-        }
-        json!({
-            "activeTargets": active,
-            "droppedTargets": dropped,
-            "droppedTargetCounts": if show_dropped { Value::Object(counts) } else { Value::Null },
-        })
+        let wanted = |name: &String| pool_filter.is_empty() || name == pool_filter;
+        let lasts: Vec<_> = pools
+            .iter()
+            .filter(|(name, _)| show_active && wanted(name))
+            .flat_map(|(name, pool)| pool.active.iter().map(move |t| (name, t, t.health.last.borrow())))
+            .collect();
+        let answer = TargetsJson {
+            active_targets: lasts
+                .iter()
+                .map(|(name, t, last)| ActiveJson {
+                    discovered_labels: LabelsJson(&t.discovered),
+                    labels: LabelsJson(&t.labels),
+                    scrape_pool: name,
+                    scrape_url: &t.url,
+                    global_url: global.of(&t.url),
+                    last_error: &last.error,
+                    last_scrape: rfc3339(last.at),
+                    last_scrape_duration: last.duration.as_secs_f64(),
+                    health: last.health.as_str(),
+                    scrape_interval: duration::format(t.interval),
+                    scrape_timeout: duration::format(t.timeout),
+                })
+                .collect(),
+            dropped_targets: pools
+                .iter()
+                .filter(|(name, _)| show_dropped && wanted(name))
+                .flat_map(|(name, pool)| {
+                    pool.dropped.iter().map(move |d| DroppedJson {
+                        discovered_labels: LabelsJson(&d.discovered),
+                        scrape_pool: name,
+                    })
+                })
+                .collect(),
+            dropped_target_counts: show_dropped
+                .then(|| pools.iter().map(|(name, pool)| (name.as_str(), pool.dropped_total)).collect()),
+        };
+        // Borrowed strings and numbers into a String: serializing cannot fail.
+        serde_json::to_string(&answer).unwrap_or_default()
     })
 }
 
-fn wanted_pool(filter: &str) -> impl Fn(&(&String, &super::Pool)) -> bool + '_ {
-    move |(name, _)| filter.is_empty() || *name == filter
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetsJson<'a> {
+    active_targets: Vec<ActiveJson<'a>>,
+    dropped_targets: Vec<DroppedJson<'a>>,
+    dropped_target_counts: Option<BTreeMap<&'a str, usize>>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActiveJson<'a> {
+    discovered_labels: LabelsJson<'a>,
+    labels: LabelsJson<'a>,
+    scrape_pool: &'a str,
+    scrape_url: &'a str,
+    global_url: String,
+    last_error: &'a str,
+    last_scrape: String,
+    last_scrape_duration: f64,
+    health: &'static str,
+    scrape_interval: String,
+    scrape_timeout: String,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DroppedJson<'a> {
+    discovered_labels: LabelsJson<'a>,
+    scrape_pool: &'a str,
+}
+
+/// A label set as a JSON object, serialized in place.
+struct LabelsJson<'a>(&'a Labels);
+
+impl serde::Serialize for LabelsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+    }
 }
 
 /// A label set as a JSON object (Prometheus's `labels.Labels`).

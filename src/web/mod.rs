@@ -108,7 +108,8 @@ pub async fn serve(
                 }
             };
             let settings = web.settings.borrow().clone();
-            if open.borrow().len() >= settings.max_connections && !evict_slowest(&mut open.borrow_mut()) {
+            let full = open.borrow().len() >= settings.max_connections;
+            if full && !evict_slowest(&mut open.borrow_mut()) {
                 log::debug!("listen: {peer}: {} connections open, refused", settings.max_connections);
                 continue; // dropping `stream` closes it
             }
