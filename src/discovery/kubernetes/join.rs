@@ -6,6 +6,7 @@
 //! (Prometheus's WaitForCacheSync); then the whole set, then what changed.
 
 use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use super::objects::{Object, Resource};
 use super::services::Service;
@@ -29,8 +30,28 @@ pub struct Join {
     stores: Vec<(Resource, BTreeMap<String, Object>)>,
     listed: Vec<bool>,
     synced: bool,
-    /// The group last sent for each primary object, by key.
-    sent: BTreeMap<String, Group>,
+    /// What was last sent for each primary object, by key: the agent holds
+    /// the groups themselves, so only their digest is kept here.
+    sent: BTreeMap<String, Sent>,
+}
+
+/// A sent group's source, a hash of its content, and its number of targets.
+#[derive(Debug, PartialEq)]
+struct Sent {
+    source: String,
+    digest: u64,
+    targets: usize,
+}
+
+impl Sent {
+    /// SipHash-1-3 of the targets and labels: two different groups sharing a
+    /// digest (odds 2^-64 per change) would skip one update.
+    fn of(group: &Group) -> Sent {
+        let mut h = DefaultHasher::new();
+        group.targets.hash(&mut h);
+        group.labels.hash(&mut h);
+        Sent { source: group.source.clone(), digest: h.finish(), targets: group.targets.len() }
+    }
 }
 
 impl Join {
@@ -157,9 +178,10 @@ impl Join {
             };
             match built {
                 Some(group) => {
-                    if self.sent.get(&key) != Some(&group) {
-                        changed.push(group.clone());
-                        self.sent.insert(key, group);
+                    let sent = Sent::of(&group);
+                    if self.sent.get(&key) != Some(&sent) {
+                        self.sent.insert(key, sent);
+                        changed.push(group);
                     }
                 }
                 None => {
@@ -199,7 +221,7 @@ impl Join {
 
     /// Target label sets of every group sent, for sizing.
     pub fn targets(&self) -> usize {
-        self.sent.values().map(|g| g.targets.len()).sum()
+        self.sent.values().map(|s| s.targets).sum()
     }
 }
 
