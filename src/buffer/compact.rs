@@ -14,7 +14,8 @@
 //!          kind 0: body is a sealed block (a snappy remote-write request), as a v1 payload
 //!          kind 1: samples, head stored as is; kind 2: samples, head in snappy block format
 //! samples  head_len varint | head (head_len bytes) | bits (the rest)
-//! head     base zigzag varint          the record's oldest timestamp (ms)
+//! head     times varint                distinct timestamps of the record's samples
+//!          the first as a zigzag varint (ms), then each minus the one before, ascending
 //!          new varint                  label sets this record adds to the segment's dictionary
 //!          new times: len varint | labels   (the `labels` field of a remote-write TimeSeries)
 //!          groups varint               series with samples here, in ascending id order
@@ -28,10 +29,13 @@
 //!   written once per segment, so a segment never needs another and deleting the oldest
 //!   breaks nothing (SPEC, Buffer). The labels are the bytes the healthy path sends (external
 //!   labels and write relabeling applied), so replay sends exactly those.
-//! - Timestamps and values are Gorilla's (`bits.rs`), chained per series through the segment:
-//!   a timestamp is the delta of its delta to the series' previous two (its first in the
-//!   segment: its offset from `base`, previous delta 0); a value is its `f64` bits XORed with
-//!   the series' previous value (its first: 64 bits as is). Bits are kept exactly, NaN
+//! - Timestamps and values are chained per series through the segment, as in Gorilla
+//!   (`bits.rs`). A timestamp whose delta of delta to the series' previous two is zero is bit
+//!   `0`; any other (and a series' first in the segment) is bit `1` and its index in `times`,
+//!   in as many bits as the largest index needs (none for one timestamp). Scrape timestamps
+//!   jitter by a few milliseconds, where a delta of delta would cost 16 bits for every series,
+//!   while all series of one scrape share their timestamp. A value is its `f64` bits XORed
+//!   with the series' previous value (its first: 64 bits as is). Bits are kept exactly, NaN
 //!   payloads (the staleness marker `0x7ff0000000000002`) included.
 //! - A sample record thus depends on the records before it in its segment, never on another
 //!   segment. Damage ends a segment at the first bad record anyway, so this costs nothing more.
@@ -41,6 +45,7 @@
 //!   in the dictionary, bits that run out or are left over) is damage, as a bad checksum is.
 
 mod bits;
+pub mod drain;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -121,40 +126,51 @@ struct Chain {
 }
 
 impl Chain {
-    /// Writes one sample after `self` (`None`: the series' first in the segment).
-    fn write(this: Option<Chain>, w: &mut BitWriter, base: i64, ts: i64, bits: u64) -> Chain {
+    /// Writes one sample after `this` (`None`: the series' first in the segment); `times` is
+    /// the record's timestamp table, holding `ts`, and `width` the bits of an index in it.
+    fn write(this: Option<Chain>, w: &mut BitWriter, times: &[i64], width: u32, ts: i64, bits: u64) -> Chain {
+        if this.is_some_and(|c| c.last_ts.wrapping_add(c.delta) == ts) {
+            w.bit(false);
+        } else {
+            w.bit(true);
+            w.bits(times.binary_search(&ts).unwrap_or(0) as u64, width);
+        }
         match this {
             None => {
-                bits::write_dod(w, ts.wrapping_sub(base));
                 w.bits(bits, 64);
                 Chain { last_ts: ts, delta: 0, xor: XorState::first(bits) }
             }
             Some(mut chain) => {
-                let delta = ts.wrapping_sub(chain.last_ts);
-                bits::write_dod(w, delta.wrapping_sub(chain.delta));
                 bits::write_xor(w, &mut chain.xor, bits);
-                (chain.last_ts, chain.delta) = (ts, delta);
+                (chain.last_ts, chain.delta) = (ts, ts.wrapping_sub(chain.last_ts));
                 chain
             }
         }
     }
 
-    fn read(this: Option<Chain>, r: &mut BitReader, base: i64) -> Option<(Chain, i64, u64)> {
+    fn read(this: Option<Chain>, r: &mut BitReader, times: &[i64], width: u32) -> Option<(Chain, i64, u64)> {
+        let ts = match (r.bit()?, this) {
+            (false, Some(c)) => c.last_ts.wrapping_add(c.delta),
+            (false, None) => return None,
+            (true, _) => *times.get(usize::try_from(r.bits(width)?).ok()?)?,
+        };
         match this {
             None => {
-                let ts = base.wrapping_add(bits::read_dod(r)?);
                 let bits = r.bits(64)?;
                 Some((Chain { last_ts: ts, delta: 0, xor: XorState::first(bits) }, ts, bits))
             }
             Some(mut chain) => {
-                let delta = chain.delta.wrapping_add(bits::read_dod(r)?);
-                let ts = chain.last_ts.wrapping_add(delta);
                 let bits = bits::read_xor(r, &mut chain.xor)?;
-                (chain.last_ts, chain.delta) = (ts, delta);
+                (chain.last_ts, chain.delta) = (ts, ts.wrapping_sub(chain.last_ts));
                 Some((chain, ts, bits))
             }
         }
     }
+}
+
+/// Bits of an index into a table of `len` entries.
+fn index_width(len: usize) -> u32 {
+    usize::BITS - len.saturating_sub(1).leading_zeros()
 }
 
 /// Writes the sample records of one segment at a time. Samples are `push`ed, then `encode`d
@@ -219,15 +235,22 @@ impl Writer {
     pub fn encode(&mut self, out: &mut Vec<u8>) -> Option<RecordInfo> {
         out.clear();
         self.encoded.clear();
-        let first = *self.rows.first()?;
+        if self.rows.is_empty() {
+            return None;
+        }
         // Stable: each series keeps the order of its samples.
         self.rows.sort_by_key(|row| row.0);
-        let (mut min, mut max) = (first.1, first.1);
-        for &(_, ts, _) in &self.rows {
-            (min, max) = (min.min(ts), max.max(ts));
-        }
+        let mut times: Vec<i64> = self.rows.iter().map(|row| row.1).collect();
+        times.sort_unstable();
+        times.dedup();
+        let (min, max) = (times[0], times[times.len() - 1]);
+        let width = index_width(times.len());
         let mut head = Vec::with_capacity(16 + 4 * self.rows.len());
+        encode_varint(times.len() as u64, &mut head);
         encode_varint(zigzag(min), &mut head);
+        for pair in times.windows(2) {
+            encode_varint(pair[1].wrapping_sub(pair[0]) as u64, &mut head);
+        }
         encode_varint((self.dict.len() - self.committed) as u64, &mut head);
         for labels in &self.dict[self.committed..] {
             encode_varint(labels.len() as u64, &mut head);
@@ -244,7 +267,7 @@ impl Writer {
             previous = Some(id);
             let mut chain = self.chains.get(id as usize).copied();
             for &(_, ts, value) in group {
-                chain = Some(Chain::write(chain, &mut bits, min, ts, value));
+                chain = Some(Chain::write(chain, &mut bits, &times, width, ts, value));
             }
             if let Some(chain) = chain {
                 self.encoded.push((id, chain));
@@ -347,7 +370,18 @@ impl Reader {
         } else {
             head_bytes
         };
-        let base = unzigzag(varint(&mut head, "base")?);
+        let count = varint(&mut head, "times")?;
+        let mut times = Vec::new();
+        if count > 0 {
+            let mut ts = unzigzag(varint(&mut head, "times")?);
+            times.push(ts);
+            // Each takes at least a byte, so this loop ends with the head.
+            for _ in 1..count {
+                ts = ts.wrapping_add(varint(&mut head, "times")? as i64);
+                times.push(ts);
+            }
+        }
+        let width = index_width(times.len());
         let new = varint(&mut head, "dictionary")?;
         for _ in 0..new {
             // Each entry takes at least its length byte, so this loop ends with the head.
@@ -388,7 +422,8 @@ impl Reader {
             let mut chain = self.chains[id as usize];
             let mut samples = Vec::with_capacity(count);
             for _ in 0..count {
-                let (next, ts, value) = Chain::read(chain, &mut bits, base).ok_or(RecordError::BadBits)?;
+                let (next, ts, value) =
+                    Chain::read(chain, &mut bits, &times, width).ok_or(RecordError::BadBits)?;
                 chain = Some(next);
                 samples.push((ts, f64::from_bits(value)));
             }
@@ -414,5 +449,7 @@ fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
+#[cfg(test)]
+mod figures;
 #[cfg(test)]
 mod tests;

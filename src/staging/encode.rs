@@ -97,6 +97,26 @@ pub fn append_series(buf: &mut Vec<u8>, labels: &[u8], value: f64, timestamp_ms:
     buf.extend_from_slice(sample_bytes);
 }
 
+/// Appends one `WriteRequest.timeseries` element holding several samples of one series, in
+/// the order given (the compact log's drain: `buffer::compact::drain`).
+pub fn append_series_samples(buf: &mut Vec<u8>, labels: &[u8], samples: &[(i64, f64)]) {
+    let sample_len = |&(timestamp, value): &(i64, f64)| Sample { value, timestamp }.encoded_len();
+    let body: usize = samples
+        .iter()
+        .map(|s| {
+            let len = sample_len(s);
+            1 + prost::encoding::encoded_len_varint(len as u64) + len
+        })
+        .sum::<usize>()
+        + labels.len();
+    encode_key(1, WireType::LengthDelimited, buf);
+    encode_varint(body as u64, buf);
+    buf.extend_from_slice(labels);
+    for &(timestamp, value) in samples {
+        prost::encoding::message::encode(2, &Sample { value, timestamp }, buf);
+    }
+}
+
 /// The longest `samples` field of one sample: key and length (2 bytes), a
 /// double (9) and an int64 varint (up to 11).
 const SAMPLE_MAX: usize = 2 + 9 + 11;
@@ -185,6 +205,30 @@ mod tests {
         let back = WriteRequest::decode(&buf[..]).expect("decodes");
         assert_eq!(back.encode_to_vec(), buf, "round trip (NaN compares unequal, so bytes are compared)");
         assert_eq!(back.timeseries[1].labels, want.timeseries[1].labels);
+    }
+
+    #[test]
+    fn several_samples_of_a_series_match_prost() {
+        let a = Labels::from_pairs([("__name__", "up"), ("job", "node")]);
+        let samples = [(1000, 1.0), (2000, f64::from_bits(0x7ff0_0000_0000_0002)), (i64::MIN, -0.0)];
+        let mut buf = Vec::new();
+        append_series_samples(&mut buf, &encode_labels(&a), &samples);
+        append_series_samples(&mut buf, &encode_labels(&a), &[]);
+        let labels = vec![
+            Label { name: "__name__".into(), value: "up".into() },
+            Label { name: "job".into(), value: "node".into() },
+        ];
+        let want = WriteRequest {
+            metadata: Vec::new(),
+            timeseries: vec![
+                TimeSeries {
+                    labels: labels.clone(),
+                    samples: samples.iter().map(|&(timestamp, value)| Sample { value, timestamp }).collect(),
+                },
+                TimeSeries { labels, samples: vec![] },
+            ],
+        };
+        assert_eq!(buf, want.encode_to_vec());
     }
 
     #[test]

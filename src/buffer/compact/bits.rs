@@ -1,6 +1,6 @@
-//! The Gorilla bit stream (Pelkonen et al., VLDB 2015, as Prometheus's `chunkenc/xor.go`):
-//! timestamps as delta-of-delta in four bucket widths, values XORed with the series' previous
-//! value. Pure; reading never panics and answers `None` where the bits run out or are wrong.
+//! The bit stream of sample records, and Gorilla's value coding in it (Pelkonen et al., VLDB
+//! 2015, as Prometheus's `chunkenc/xor.go`): a value XORed with the series' previous one.
+//! Pure; reading never panics and answers `None` where the bits run out or are wrong.
 
 /// Bits appended to a byte vector, most significant bit first; the last byte is zero-padded.
 #[derive(Default)]
@@ -74,45 +74,6 @@ impl<'a> BitReader<'a> {
         let clean = pad == 0 || self.bytes.last().is_some_and(|b| b & (0xff >> pad) == 0);
         whole && clean
     }
-}
-
-/// Delta-of-delta buckets: (prefix, prefix bits, payload bits), as Prometheus's XOR chunks,
-/// plus a last bucket holding any value in 64 bits.
-const DOD_BUCKETS: [(u64, u32, u32); 3] = [(0b10, 2, 14), (0b110, 3, 17), (0b1110, 4, 20)];
-
-/// Writes a delta of deltas: `0` for zero, else the smallest bucket that holds it.
-pub fn write_dod(w: &mut BitWriter, dod: i64) {
-    if dod == 0 {
-        w.bit(false);
-        return;
-    }
-    for (prefix, prefix_bits, n) in DOD_BUCKETS {
-        let half = 1i64 << (n - 1);
-        if (-half..half).contains(&dod) {
-            w.bits(prefix, prefix_bits);
-            w.bits(dod as u64, n);
-            return;
-        }
-    }
-    w.bits(0b1111, 4);
-    w.bits(dod as u64, 64);
-}
-
-pub fn read_dod(r: &mut BitReader) -> Option<i64> {
-    if !r.bit()? {
-        return Some(0);
-    }
-    let mut n = 64;
-    for (_, _, bucket) in DOD_BUCKETS {
-        if !r.bit()? {
-            n = bucket;
-            break;
-        }
-    }
-    let raw = r.bits(n)?;
-    // Sign-extend the `n`-bit two's complement value.
-    let shift = 64 - n;
-    Some(((raw << shift) as i64) >> shift)
 }
 
 /// What the XOR coder remembers of a series: its last value's bits and the window of the last

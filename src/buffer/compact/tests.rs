@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use super::bits::{BitReader, BitWriter, XorState, read_dod, read_xor, write_dod, write_xor};
+use super::bits::{BitReader, BitWriter, XorState, read_xor, write_xor};
 use super::*;
 use crate::buffer::segment::{self, BlockMeta, COMPACT_VERSION, Frame, HEADER_LEN, Tail};
 
@@ -42,39 +42,6 @@ fn record(writer: &mut Writer, samples: &[(Vec<u8>, i64, u64)]) -> (RecordInfo, 
 }
 
 #[test]
-fn dod_round_trips_at_every_bucket_edge() {
-    let cases: [(i64, usize); 16] = [
-        (0, 1),
-        (1, 16),
-        (-1, 16),
-        (8191, 16),
-        (-8192, 16),
-        (8192, 20),
-        (-8193, 20),
-        (65535, 20),
-        (-65536, 20),
-        (65536, 24),
-        (-524288, 24),
-        (524287, 24),
-        (524288, 68),
-        (-524289, 68),
-        (i64::MAX, 68),
-        (i64::MIN, 68),
-    ];
-    for (dod, width) in cases {
-        let mut w = BitWriter::default();
-        write_dod(&mut w, dod);
-        write_dod(&mut w, 0);
-        let bytes = w.into_bytes();
-        assert_eq!(bytes.len(), (width + 1).div_ceil(8), "{dod}");
-        let mut r = BitReader::new(&bytes);
-        assert_eq!((read_dod(&mut r), read_dod(&mut r)), (Some(dod), Some(0)), "{dod}");
-        assert!(r.at_end(), "{dod}");
-        assert_eq!(r.remaining(), bytes.len() * 8 - width - 1, "{dod}");
-    }
-}
-
-#[test]
 fn xor_round_trips_every_bit() {
     let mut rng = fastrand::Rng::with_seed(3);
     let mut values: Vec<u64> =
@@ -111,17 +78,18 @@ fn record_layout() {
     assert_eq!(info, RecordInfo { samples: 2, min_timestamp_ms: 1000, max_timestamp_ms: 2000 });
     #[rustfmt::skip]
     let want = [
-        KIND_SAMPLES, 8,
-        0xd0, 0x0f, // base 1000, zigzag varint
+        KIND_SAMPLES, 11,
+        2, 0xd0, 0x0f, 0xe8, 0x07, // two timestamps: 1000 (zigzag varint), then 1000 more
         1, 1, b'L', // one new label set, "L"
         1, 0, 2, // one group: series 0, two samples
-        // 0 (dod 0 from base) | 1.0 in 64 bits | 10 + 1000 in 14 bits | 0 (same value)
-        0x1f, 0xf8, 0, 0, 0, 0, 0, 0, 0x41, 0xf4, 0,
+        // 1 and index 0 | 1.0 in 64 bits | 1 and index 1 (not 1000 + delta 0) | 0 (same value)
+        0x8f, 0xfc, 0, 0, 0, 0, 0, 0, 0x30,
     ];
     assert_eq!(payload, want);
-    // The second record adds no label set: series 0 continues its chain.
+    // The second record adds no label set: series 0 continues its chain, its timestamp the
+    // one its last delta predicts (bit 0), its value the same (bit 0).
     let (_, second) = record(&mut writer, &[(b"L".to_vec(), 3000, one)]);
-    assert_eq!(second, [KIND_SAMPLES, 6, 0xf0, 0x2e, 0, 1, 0, 1, 0]);
+    assert_eq!(second, [KIND_SAMPLES, 7, 1, 0xf0, 0x2e, 0, 1, 0, 1, 0]);
     let mut reader = Reader::default();
     let Ok(Record::Samples(first)) = reader.decode(&payload) else { panic!("decodes") };
     assert_eq!(first, vec![SeriesSamples { series: 0, samples: vec![(1000, 1.0), (2000, 1.0)] }]);
@@ -161,13 +129,16 @@ fn decode_errors() {
         ("unknown kind", vec![7, 0], RecordError::UnknownKind(7)),
         ("no head length", vec![KIND_SAMPLES], RecordError::Truncated("head length")),
         ("head past the end", vec![KIND_SAMPLES, 5, 0], RecordError::Truncated("head")),
-        ("no base", with_head(&[], &[]), RecordError::Truncated("base")),
+        ("no times", with_head(&[], &[]), RecordError::Truncated("times")),
+        ("times past the head", with_head(&[3, 0, 1], &[]), RecordError::Truncated("times")),
         ("label set past the head", with_head(&[0, 1, 9, b'x'], &[]), RecordError::Truncated("dictionary")),
         ("no groups", with_head(&[0, 0], &[]), RecordError::Truncated("groups")),
         ("id not defined", with_head(&[0, 0, 1, 0, 1], &[0]), RecordError::UnknownSeries(0)),
         ("no samples", with_head(&[0, 1, 1, b'a', 1, 0, 0], &[]), RecordError::ZeroCount(0)),
         ("count beyond the bits", with_head(&[0, 1, 1, b'a', 1, 0, 1], &[]), RecordError::BadBits),
-        ("bits run out", with_head(&[0, 1, 1, b'a', 1, 0, 1], &[0]), RecordError::BadBits),
+        ("bits run out", with_head(&[1, 0, 1, 1, b'a', 1, 0, 1], &[0x80]), RecordError::BadBits),
+        ("no timestamp to index", with_head(&[0, 1, 1, b'a', 1, 0, 1], &[0x80, 0]), RecordError::BadBits),
+        ("a first sample predicted", with_head(&[1, 0, 1, 1, b'a', 1, 0, 1], &[0; 9]), RecordError::BadBits),
         ("byte after the head", with_head(&[0, 0, 0, 0], &[]), RecordError::TrailingBytes),
         ("byte after the bits", [&one[..], &[0]].concat(), RecordError::TrailingBytes),
         ("bit after the samples", [&one[..one.len() - 1], &[1]].concat(), RecordError::TrailingBytes),
@@ -188,7 +159,7 @@ fn decode_errors() {
 #[test]
 fn record_error_messages() {
     assert_eq!(RecordError::UnknownSeries(4).to_string(), "sample record: series 4 not in the dictionary");
-    assert_eq!(RecordError::Truncated("base").to_string(), "sample record: head ends in base");
+    assert_eq!(RecordError::Truncated("times").to_string(), "sample record: head ends in times");
     assert_eq!(RecordError::UnknownKind(9).to_string(), "sample record: unknown kind 9");
 }
 
