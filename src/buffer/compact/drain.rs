@@ -2,7 +2,8 @@
 //! per series, become remote-write requests that carry several samples per series. It
 //! promises: at most `max_samples` samples per request; each series' samples in the order
 //! they were written (scrape order, so timestamp order), and a series' samples in one request
-//! all older than its samples in any later request of the window.
+//! all older than its samples in any later request of the window; samples older than
+//! `buffer.max_age` are dropped by their own timestamp and counted, never sent.
 
 use std::collections::HashMap;
 
@@ -56,7 +57,24 @@ impl Window {
     }
 
     /// The window as requests of up to `max_samples` samples, series after series: a request
-    /// that fills up in the middle of a series leaves the rest for the next one.
+    /// that fills up in the middle of a series leaves the rest for the next one. Samples with
+    /// a timestamp before `oldest_ms` (now minus `buffer.max_age`) are left out; the second
+    /// value counts them.
+    pub fn requests_since(&self, max_samples: usize, oldest_ms: i64) -> (Vec<Request>, u64) {
+        let mut kept = Window::default();
+        let mut dropped = 0;
+        for (labels, samples) in &self.series {
+            let fresh: Vec<(i64, f64)> = samples.iter().copied().filter(|(ts, _)| *ts >= oldest_ms).collect();
+            dropped += (samples.len() - fresh.len()) as u64;
+            if !fresh.is_empty() {
+                kept.samples += fresh.len();
+                kept.series.push((labels.clone(), fresh));
+            }
+        }
+        (kept.requests(max_samples), dropped)
+    }
+
+    /// [`Window::requests_since`] with nothing too old.
     pub fn requests(&self, max_samples: usize) -> Vec<Request> {
         let max_samples = max_samples.max(1);
         let mut requests = Vec::new();
@@ -183,6 +201,22 @@ mod tests {
         fn encode(self) -> Vec<u8> {
             crate::staging::encode::TimeSeries { labels: self.0, samples: Vec::new() }.encode_to_vec()
         }
+    }
+
+    #[test]
+    fn max_age_drops_by_each_samples_timestamp() {
+        let (window, want) = window(9, 4, 20);
+        let all: Vec<i64> = want.values().flatten().map(|(ts, _)| *ts).collect();
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        let oldest = sorted[sorted.len() / 2];
+        let (requests, dropped) = window.requests_since(5, oldest);
+        assert_eq!(dropped, all.iter().filter(|ts| **ts < oldest).count() as u64);
+        let sent: u32 = requests.iter().map(|r| r.samples).sum();
+        assert_eq!(u64::from(sent) + dropped, all.len() as u64);
+        assert!(requests.iter().all(|r| r.min_timestamp_ms >= oldest));
+        assert_eq!(window.requests_since(5, i64::MIN), (window.requests(5), 0));
+        assert_eq!(window.requests_since(5, i64::MAX), (vec![], all.len() as u64));
     }
 
     #[test]
