@@ -188,6 +188,8 @@ pub struct Writer {
     /// Chains as the last `encode` left them, for `commit`.
     encoded: Vec<(u32, Chain)>,
     snappy: snap::raw::Encoder,
+    /// The segment file the committed state belongs to, as the disk shell names it.
+    segment: Option<u64>,
 }
 
 impl Default for Writer {
@@ -200,6 +202,7 @@ impl Default for Writer {
             rows: Vec::new(),
             encoded: Vec::new(),
             snappy: snap::raw::Encoder::new(),
+            segment: None,
         }
     }
 }
@@ -305,6 +308,17 @@ impl Writer {
         self.rows.clear();
     }
 
+    /// [`Writer::commit`], the record having gone to segment file `segment`.
+    pub fn commit_to(&mut self, segment: u64) {
+        self.commit();
+        self.segment = Some(segment);
+    }
+
+    /// The segment file of the committed state (`commit_to`); `None` after `new_segment`.
+    pub fn segment(&self) -> Option<u64> {
+        self.segment
+    }
+
     /// Forgets the pushed samples (their record could not be written).
     pub fn discard(&mut self) {
         for labels in self.dict.drain(self.committed..) {
@@ -319,7 +333,7 @@ impl Writer {
     pub fn new_segment(&mut self) {
         let dict = std::mem::take(&mut self.dict);
         let rows = std::mem::take(&mut self.rows);
-        (self.committed, self.encoded) = (0, Vec::new());
+        (self.committed, self.encoded, self.segment) = (0, Vec::new(), None);
         self.ids.clear();
         self.chains.clear();
         for (id, ts, value) in rows {

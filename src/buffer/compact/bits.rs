@@ -23,10 +23,20 @@ impl BitWriter {
         self.used = (self.used + 1) % 8;
     }
 
-    /// Appends the low `n` bits of `value` (`n <= 64`).
-    pub fn bits(&mut self, value: u64, n: u32) {
-        for i in (0..n).rev() {
-            self.bit((value >> i) & 1 == 1);
+    /// Appends the low `n` bits of `value` (`n <= 64`), a byte's worth at a time.
+    pub fn bits(&mut self, value: u64, mut n: u32) {
+        while n > 0 {
+            if self.used == 0 {
+                self.bytes.push(0);
+            }
+            let free = 8 - u32::from(self.used);
+            let take = free.min(n);
+            let chunk = (value >> (n - take)) & ((1u64 << take) - 1);
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= (chunk as u8) << (free - take);
+            }
+            self.used = ((u32::from(self.used) + take) % 8) as u8;
+            n -= take;
         }
     }
 
@@ -53,11 +63,20 @@ impl<'a> BitReader<'a> {
         Some(bit)
     }
 
-    /// Reads `n` bits (`n <= 64`), the first one most significant.
-    pub fn bits(&mut self, n: u32) -> Option<u64> {
+    /// Reads `n` bits (`n <= 64`), the first one most significant, a byte's worth at a time.
+    pub fn bits(&mut self, mut n: u32) -> Option<u64> {
+        if self.remaining() < n as usize {
+            return None;
+        }
         let mut value = 0u64;
-        for _ in 0..n {
-            value = (value << 1) | u64::from(self.bit()?);
+        while n > 0 {
+            let byte = *self.bytes.get(self.at / 8)?;
+            let offset = (self.at % 8) as u32;
+            let take = (8 - offset).min(n);
+            let chunk = (u64::from(byte) >> (8 - offset - take)) & ((1u64 << take) - 1);
+            value = (value << take) | chunk;
+            self.at += take as usize;
+            n -= take;
         }
         Some(value)
     }

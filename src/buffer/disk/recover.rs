@@ -179,7 +179,8 @@ impl<O: Opener> Disk<O> {
             }
         }
         let blocks: Vec<BlockMeta> = scan.records.into_iter().map(|(meta, _)| meta).collect();
-        let segment = Segment { index, bytes: scan.valid_len as u64, synced: blocks.len(), blocks };
+        let (version, bytes) = (scan.version, scan.valid_len as u64);
+        let segment = Segment { index, version, bytes, synced: blocks.len(), blocks };
         self.closed.push_back((segment, None));
         Ok(true)
     }
