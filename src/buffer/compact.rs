@@ -46,6 +46,7 @@
 
 mod bits;
 pub mod drain;
+pub mod read;
 
 use std::collections::HashMap;
 use std::fmt;

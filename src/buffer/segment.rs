@@ -123,6 +123,8 @@ pub enum Damage {
         stored: u32,
         computed: u32,
     },
+    /// A version 2 record whose checksum holds but whose body does not decode (`compact.rs`).
+    Record(crate::buffer::compact::RecordError),
 }
 
 impl fmt::Display for Damage {
@@ -137,6 +139,7 @@ impl fmt::Display for Damage {
             Damage::Checksum { stored, computed } => {
                 write!(f, "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")
             }
+            Damage::Record(e) => e.fmt(f),
         }
     }
 }

@@ -271,23 +271,56 @@ fn compact_segment() -> Image {
     (image, spans, expect)
 }
 
-/// What a reader of `image` delivers: each record's samples until the first record that is
-/// not whole or not right (`None` for a block record).
+/// What [`read::read`] delivers from `image`: each record's samples until the first record
+/// that is not whole or not right (`None` for a block record).
 fn read_image(image: &[u8]) -> (Vec<Option<PerSeries>>, Tail) {
-    let scan = segment::scan(image);
-    let mut reader = Reader::default();
-    let mut out = Vec::new();
-    if scan.version != 0 {
-        assert_eq!(scan.version, COMPACT_VERSION);
+    let segment = read::read(image);
+    let out = segment
+        .records
+        .iter()
+        .map(|(_, held)| match held {
+            read::Held::Block(_) => None,
+            read::Held::Samples(series) => Some(decoded(&segment.reader, series)),
+        })
+        .collect();
+    if let Tail::Corrupt { damage: segment::Damage::Record(e), .. } = &segment.tail {
+        panic!("a record whose checksum holds does not decode: {e}");
     }
-    for (_, range) in &scan.records {
-        match reader.decode(&image[range.clone()]) {
-            Ok(Record::Block(_)) => out.push(None),
-            Ok(Record::Samples(series)) => out.push(Some(decoded(&reader, &series))),
-            Err(e) => panic!("a record whose checksum holds does not decode: {e}"),
-        }
-    }
-    (out, scan.tail)
+    (out, segment.tail)
+}
+
+#[test]
+fn a_record_that_does_not_decode_ends_the_good_part() {
+    let (image, spans, expect) = compact_segment();
+    // Record 2 rewritten with a series id no record defined, its checksum made right.
+    let mut bad = image[..spans[2].0].to_vec();
+    let payload = [KIND_SAMPLES, 5, 0, 0, 1, 99, 1];
+    let meta = BlockMeta { seq: 3, min_timestamp_ms: 0, max_timestamp_ms: 0, samples: 1 };
+    segment::encode_record(&meta, &payload, &mut bad);
+    bad.extend_from_slice(&image[spans[2].1..]);
+    let got = read::read(&bad);
+    assert_eq!(got.records.len(), 2);
+    assert_eq!(got.valid_len, spans[2].0);
+    let damage = segment::Damage::Record(RecordError::UnknownSeries(99));
+    assert_eq!(got.tail, Tail::Corrupt { at: spans[2].0, damage: damage.clone() });
+    assert_eq!(damage.to_string(), "sample record: series 99 not in the dictionary");
+    let Some(read::Held::Block(body)) = got.records.first().map(|r| &r.1) else { panic!("a block first") };
+    assert_eq!(&bad[body.clone()], b"a sealed block");
+    assert_eq!(read_image(&image).0, expect);
+}
+
+#[test]
+fn only_version_2_segments_are_read() {
+    let mut v1 = segment::header().to_vec();
+    segment::encode_record(
+        &BlockMeta { seq: 1, min_timestamp_ms: 0, max_timestamp_ms: 0, samples: 1 },
+        b"x",
+        &mut v1,
+    );
+    let got = read::read(&v1);
+    let bad = Tail::Corrupt { at: 0, damage: segment::Damage::BadVersion(1) };
+    assert_eq!((got.records.len(), got.valid_len, got.tail), (0, 0, bad));
+    assert_eq!(read::read(b"OPS").tail, Tail::Torn { at: 0 });
 }
 
 #[test]

@@ -147,6 +147,7 @@ fn every_bit_flip_is_caught_never_delivered() {
                         Damage::Length(_) => lengths += 1,
                         Damage::Checksum { .. } => checksums += 1,
                         Damage::BadMagic | Damage::BadVersion(_) => assert!(i < HEADER_LEN, "{at}"),
+                        Damage::Record(e) => panic!("{at}: a version 1 segment has no sample records: {e}"),
                     }
                 }
                 Tail::Torn { at: tail_at } => {
