@@ -12,6 +12,7 @@
 //! ```text
 //! payload  kind u8 | body
 //!          kind 0: body is a sealed block (a snappy remote-write request), as a v1 payload
+//!                  (read, not yet written: blocks still go to version 1 segments)
 //!          kind 1: samples, head stored as is; kind 2: samples, head in snappy block format
 //! samples  head_len varint | head (head_len bytes) | bits (the rest)
 //! head     times varint                distinct timestamps of the record's samples
@@ -19,8 +20,8 @@
 //!          new varint                  label sets this record adds to the segment's dictionary
 //!          new times: len varint | labels   (the `labels` field of a remote-write TimeSeries)
 //!          groups varint               series with samples here, in ascending id order
-//!          groups times: id varint | count varint   (id: the first as is, then minus the
-//!                                      previous one plus one; count >= 1)
+//!          groups times: id varint | count varint   (id: the first as is, then its gap to
+//!                                      the previous one, less one; count >= 1)
 //! bits     for each group, for each of its samples: timestamp, then value; zero-padded
 //! ```
 //!
@@ -35,14 +36,17 @@
 //!   in as many bits as the largest index needs (none for one timestamp). Scrape timestamps
 //!   jitter by a few milliseconds, where a delta of delta would cost 16 bits for every series,
 //!   while all series of one scrape share their timestamp. A value is its `f64` bits XORed
-//!   with the series' previous value (its first: 64 bits as is). Bits are kept exactly, NaN
-//!   payloads (the staleness marker `0x7ff0000000000002`) included.
+//!   with the series' previous value (its first: 64 bits as is): `0` if equal; `10` and the
+//!   changed bits within the previous window of leading and trailing zeros; else `11`, 5 bits
+//!   of leading zeros (at most 31), 6 bits of length (0 meaning 64) and the changed bits.
+//!   Bits are kept exactly, NaN payloads (the staleness marker `0x7ff0000000000002`) included.
 //! - A sample record thus depends on the records before it in its segment, never on another
 //!   segment. Damage ends a segment at the first bad record anyway, so this costs nothing more.
 //! - The head is snappy-compressed when that makes it smaller (kind 2); the bits are not,
 //!   since they do not compress.
 //! - A record whose checksum holds but whose body does not decode (an unknown kind, an id not
-//!   in the dictionary, bits that run out or are left over) is damage, as a bad checksum is.
+//!   in the dictionary, bits that run out or are left over) is damage, as a bad checksum is
+//!   (`read.rs`, `Damage::Record`).
 
 mod bits;
 pub mod drain;
