@@ -20,7 +20,8 @@
 //! - [`parse`]: OpenMetrics 1.0 and the text format 0.0.4, pure iterators over borrowed entries.
 //! - [`relabel`]: Prometheus's relabel rules, compiled at load, applied to a label set [pure].
 //! - [`staging`]: samples into batches (one per shard), encoded as remote-write requests, snappy-compressed.
-//! - [`buffer`]: the memory ring and the on-disk segment log; spill, recovery, replay.
+//! - [`buffer`]: the memory ring and the on-disk segment log; spill, recovery, replay; the
+//!   compact sample records of segment version 2 (`buffer::compact`, not yet written).
 //! - [`client`]: the HTTP client of scrapes and remote write: TLS (rustls, ring), authorization.
 //! - [`sender`]: one queue per receiver; posts blocks in order per shard; classifies answers; backoff; shard count.
 //! - [`offload`]: bounded blocking work off the executor thread.

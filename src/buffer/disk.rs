@@ -9,6 +9,7 @@ mod error;
 mod files;
 mod lock;
 mod recover;
+mod samples;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -25,7 +26,7 @@ pub use lock::{DirLock, LOCK_FILE, LockError};
 pub use recover::{Recovery, SegmentDamage};
 
 use super::segment::{
-    self, BlockMeta, CURSOR_SLOT_LEN, Damage, Frame, HEADER_LEN, MAX_PAYLOAD, RECORD_OVERHEAD,
+    self, BlockMeta, CURSOR_SLOT_LEN, Damage, Frame, HEADER_LEN, MAX_PAYLOAD, RECORD_OVERHEAD, VERSION,
 };
 use crate::model::SealedBlock;
 
@@ -77,6 +78,8 @@ pub struct Disk<O: Opener = AppendOnly> {
 /// What is known about one segment file.
 struct Segment {
     index: u64,
+    /// The header's version: 1 holds sealed blocks, 2 compact sample records (`samples.rs`).
+    version: u16,
     /// File length: the header and whole records, plus a torn one after a failed rollback.
     bytes: u64,
     /// Blocks in file order (so in seq order).
@@ -99,9 +102,10 @@ impl<O: Opener> Disk<O> {
             });
         }
         let mut dropped = Vec::new();
-        let mut result = self.make_room(record, &mut dropped).and_then(|()| self.write(meta, payload));
+        let mut result =
+            self.make_room(record, &mut dropped).and_then(|()| self.write(meta, payload, VERSION));
         if result.as_ref().is_err_and(DiskError::is_no_space) && !self.closed.is_empty() {
-            result = self.remove_oldest(&mut dropped).and_then(|_| self.write(meta, payload));
+            result = self.remove_oldest(&mut dropped).and_then(|_| self.write(meta, payload, VERSION));
         }
         match result {
             Ok(at) => Ok(Appended { at, dropped }),
@@ -125,13 +129,15 @@ impl<O: Opener> Disk<O> {
         segment.blocks.is_empty() || segment.bytes + record <= self.segment_size
     }
 
-    fn write(&mut self, meta: &BlockMeta, payload: &[u8]) -> Result<Location, DiskError> {
+    /// Appends a record to the open segment if it is of `version` and the record fits, else to
+    /// a new segment of `version`.
+    fn write(&mut self, meta: &BlockMeta, payload: &[u8], version: u16) -> Result<Location, DiskError> {
         let record = (RECORD_OVERHEAD + payload.len()) as u64;
         let (mut segment, mut file) = match self.open.take() {
-            Some(open) if self.fits(&open.0, record) => open,
+            Some(open) if open.0.version == version && self.fits(&open.0, record) => open,
             other => {
                 self.close(other);
-                self.create()?
+                self.create(version)?
             }
         };
         debug_assert!(segment.blocks.last().is_none_or(|last| last.seq < meta.seq), "blocks out of order");
@@ -162,19 +168,19 @@ impl<O: Opener> Disk<O> {
     }
 
     /// A new segment holding just the header, its directory entry synced.
-    fn create(&mut self) -> Result<(Segment, O::File), DiskError> {
+    fn create(&mut self, version: u16) -> Result<(Segment, O::File), DiskError> {
         let index = self.next_index;
         self.next_index += 1;
         let path = segment_path(&self.dir, index);
         let error = |op| move |source| DiskError::Io { op, target: Target::Segment(index), source };
         let mut file = self.opener.open(&path, true).map_err(error("create"))?;
-        let created = write_all(&mut file, &segment::header()).map_err(error("write"));
+        let created = write_all(&mut file, &segment::header_of(version)).map_err(error("write"));
         if let Err(e) = created.and_then(|()| sync_dir(&self.dir)) {
             // Best effort: a leftover has no records, and `open` removes it.
             let _ = fs::remove_file(&path);
             return Err(e);
         }
-        Ok((Segment { index, bytes: HEADER_LEN as u64, blocks: Vec::new(), synced: 0 }, file))
+        Ok((Segment { index, version, bytes: HEADER_LEN as u64, blocks: Vec::new(), synced: 0 }, file))
     }
 
     /// Syncs every segment with unsynced blocks. A failure poisons the segment: closed, never

@@ -20,6 +20,7 @@
 //! `persist = "always"` every block is written, and synced, before it is sent.
 //! Losses are collected as `Loss` values, one `DropReason` each.
 
+pub mod compact;
 pub mod disk;
 pub mod ring;
 pub mod segment;
@@ -140,6 +141,12 @@ impl Buffer {
                         lost.len() as u64 + damage.unreadable
                     );
                     buffer.lose(DropReason::Corrupt, lost.len() as u64 + damage.unreadable, samples);
+                }
+                for (segment, damage) in &recovery.unread {
+                    log::warn!(
+                        "buffer {}: segment {segment:08} kept and not sent: {damage} (a later outpost may read it)",
+                        dir.display()
+                    );
                 }
                 buffer.next_seq = recovery.next_seq;
                 for (meta, at) in recovery.pending {

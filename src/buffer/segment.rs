@@ -7,7 +7,7 @@
 //! A segment is an append-only file: an 8-byte header, then records back to back, nothing else.
 //!
 //! ```text
-//! header   "OPSG" | version u16 LE = 1 | 2 reserved bytes, zero
+//! header   "OPSG" | version u16 LE = 1 or 2 | 2 reserved bytes, zero
 //! record   len u32 LE | crc32c u32 LE | meta (28 bytes) | payload (len - 28 bytes)
 //! meta     seq u64 LE | min_timestamp_ms i64 LE | max_timestamp_ms i64 LE | samples u32 LE
 //! ```
@@ -18,11 +18,14 @@
 //!   every single-bit error; a flipped bit in `len` itself either leaves the bounds, or moves the
 //!   end of the record so the checksum no longer matches, or (in the last record only) points
 //!   past the end of the file, which reads as a torn tail.
-//! - The payload is a sealed block's body: a snappy-compressed remote-write request, stored as is.
+//! - In version 1, the payload is a sealed block's body: a snappy-compressed remote-write
+//!   request, stored as is. Version 2 adds compact sample records for outages: its payloads
+//!   start with a kind byte (`compact.rs` has that format).
 //! - Records never span segments and never refer to each other, so damage in one segment costs
 //!   only the records from the damage to the end of that segment (SPEC, Buffer).
 //! - A nonzero reserved byte reads as an unsupported version: a later version may use them as
-//!   flags that this one would not understand.
+//!   flags that this one would not understand. A segment of a version this one does not read
+//!   is kept as it is and not sent (a later version may read it).
 //!
 //! Reading a segment: check the header, then decode records until the first that is not whole
 //! (`Torn`: a write that did not finish) or not right (`Corrupt`); everything before it is good
@@ -69,6 +72,8 @@ pub const RECORD_OVERHEAD: usize = 8 + META_LEN;
 pub const MAX_PAYLOAD: usize = 32 << 20;
 pub const MAGIC: [u8; 4] = *b"OPSG";
 pub const VERSION: u16 = 1;
+/// Segments whose payloads start with a kind byte, sample records among them (`compact.rs`).
+pub const COMPACT_VERSION: u16 = 2;
 pub const CURSOR_LEN: usize = 2 * CURSOR_SLOT_LEN;
 pub const CURSOR_SLOT_LEN: usize = 16;
 
@@ -118,20 +123,23 @@ pub enum Damage {
         stored: u32,
         computed: u32,
     },
+    /// A version 2 record whose checksum holds but whose body does not decode (`compact.rs`).
+    Record(crate::buffer::compact::RecordError),
 }
 
 impl fmt::Display for Damage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Damage::BadMagic => f.write_str("bad magic"),
-            Damage::BadVersion(VERSION) => {
-                write!(f, "unsupported header (version {VERSION}, reserved bytes set)")
+            Damage::BadVersion(version @ VERSION..=COMPACT_VERSION) => {
+                write!(f, "unsupported header (version {version}, reserved bytes set)")
             }
             Damage::BadVersion(version) => write!(f, "unsupported version {version}"),
             Damage::Length(len) => write!(f, "record length {len} out of bounds"),
             Damage::Checksum { stored, computed } => {
                 write!(f, "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")
             }
+            Damage::Record(e) => e.fmt(f),
         }
     }
 }
@@ -139,14 +147,19 @@ impl fmt::Display for Damage {
 /// The result of checking a segment header.
 #[derive(Debug, PartialEq)]
 pub enum Header {
-    Valid,
+    /// Version 1 or 2.
+    Valid(u16),
     Torn,
     Corrupt(Damage),
 }
 
 pub fn header() -> [u8; HEADER_LEN] {
+    header_of(VERSION)
+}
+
+pub fn header_of(version: u16) -> [u8; HEADER_LEN] {
     let [m0, m1, m2, m3] = MAGIC;
-    let [v0, v1] = VERSION.to_le_bytes();
+    let [v0, v1] = version.to_le_bytes();
     [m0, m1, m2, m3, v0, v1, 0, 0]
 }
 
@@ -156,10 +169,10 @@ pub fn check_header(bytes: &[u8]) -> Header {
         return Header::Corrupt(Damage::BadMagic);
     }
     let version = u16::from_le_bytes([head[4], head[5]]);
-    if version != VERSION || head[6..] != [0, 0] {
+    if !(VERSION..=COMPACT_VERSION).contains(&version) || head[6..] != [0, 0] {
         return Header::Corrupt(Damage::BadVersion(version));
     }
-    Header::Valid
+    Header::Valid(version)
 }
 
 /// Appends one record for `payload` to `out`. The caller keeps `payload` within [`MAX_PAYLOAD`];
@@ -205,6 +218,8 @@ pub fn decode(bytes: &[u8]) -> Frame<'_> {
 /// What a whole segment image holds.
 #[derive(Debug, PartialEq)]
 pub struct Scan {
+    /// The header's version; 0 when the header is bad.
+    pub version: u16,
     /// Every good record before the tail, with the byte range of its payload.
     pub records: Vec<(BlockMeta, Range<usize>)>,
     /// Where the good part ends: after the last good record, or `HEADER_LEN` if there is none;
@@ -227,13 +242,13 @@ pub enum Tail {
 /// Scans a whole segment image (header included): every good record until the first Torn/Corrupt.
 pub fn scan(bytes: &[u8]) -> Scan {
     let mut records = Vec::new();
-    match check_header(bytes) {
-        Header::Valid => {}
-        Header::Torn => return Scan { records, valid_len: 0, tail: Tail::Torn { at: 0 } },
+    let version = match check_header(bytes) {
+        Header::Valid(version) => version,
+        Header::Torn => return Scan { version: 0, records, valid_len: 0, tail: Tail::Torn { at: 0 } },
         Header::Corrupt(damage) => {
-            return Scan { records, valid_len: 0, tail: Tail::Corrupt { at: 0, damage } };
+            return Scan { version: 0, records, valid_len: 0, tail: Tail::Corrupt { at: 0, damage } };
         }
-    }
+    };
     let mut at = HEADER_LEN;
     let tail = loop {
         let Some(rest) = bytes.get(at..).filter(|rest| !rest.is_empty()) else { break Tail::Clean };
@@ -247,7 +262,7 @@ pub fn scan(bytes: &[u8]) -> Scan {
             Frame::Corrupt(damage) => break Tail::Corrupt { at, damage },
         }
     };
-    Scan { records, valid_len: at, tail }
+    Scan { version, records, valid_len: at, tail }
 }
 
 /// What is left to tell about the records from a damaged one at `at` to the end of `bytes`.

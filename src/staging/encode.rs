@@ -97,6 +97,26 @@ pub fn append_series(buf: &mut Vec<u8>, labels: &[u8], value: f64, timestamp_ms:
     buf.extend_from_slice(sample_bytes);
 }
 
+/// Appends one `WriteRequest.timeseries` element holding several samples of one series, in
+/// the order given (the compact log's drain: `buffer::compact::drain`).
+pub fn append_series_samples(buf: &mut Vec<u8>, labels: &[u8], samples: &[(i64, f64)]) {
+    let sample_len = |&(timestamp, value): &(i64, f64)| Sample { value, timestamp }.encoded_len();
+    let body: usize = samples
+        .iter()
+        .map(|s| {
+            let len = sample_len(s);
+            1 + prost::encoding::encoded_len_varint(len as u64) + len
+        })
+        .sum::<usize>()
+        + labels.len();
+    encode_key(1, WireType::LengthDelimited, buf);
+    encode_varint(body as u64, buf);
+    buf.extend_from_slice(labels);
+    for &(timestamp, value) in samples {
+        prost::encoding::message::encode(2, &Sample { value, timestamp }, buf);
+    }
+}
+
 /// The longest `samples` field of one sample: key and length (2 bytes), a
 /// double (9) and an int64 varint (up to 11).
 const SAMPLE_MAX: usize = 2 + 9 + 11;
@@ -115,22 +135,29 @@ pub struct Part {
 pub enum SplitError {
     /// The payload is not a snappy `WriteRequest` (never true of our own blocks).
     Undecodable(String),
-    /// One series alone is too large: nothing left to split.
+    /// One sample of one series alone is too large: nothing left to split.
     SingleSeries,
 }
 
 /// Splits a sealed payload in two halves by series, order kept, for a
-/// receiver that answered 413 (SPEC, status table). Re-encoding is the one
+/// receiver that answered 413 (SPEC, status table); a request of one series
+/// with several samples is split by samples. Re-encoding is the one
 /// exception to "a retry never re-encodes": the receiver asked for less.
 pub fn split(payload: &[u8]) -> Result<(Part, Part), SplitError> {
     let raw = snap::raw::Decoder::new()
         .decompress_vec(payload)
         .map_err(|e| SplitError::Undecodable(e.to_string()))?;
     let mut request = WriteRequest::decode(&raw[..]).map_err(|e| SplitError::Undecodable(e.to_string()))?;
-    if request.timeseries.len() < 2 {
-        return Err(SplitError::SingleSeries);
-    }
-    let second = request.timeseries.split_off(request.timeseries.len() / 2);
+    let second = match &mut request.timeseries[..] {
+        // One series of several samples (the compact log's drain sends those): split its
+        // samples, the older half first.
+        [one] if one.samples.len() >= 2 => {
+            let later = one.samples.split_off(one.samples.len() / 2);
+            vec![TimeSeries { labels: one.labels.clone(), samples: later }]
+        }
+        [] | [_] => return Err(SplitError::SingleSeries),
+        _ => request.timeseries.split_off(request.timeseries.len() / 2),
+    };
     let part = |timeseries: Vec<TimeSeries>| -> Result<Part, SplitError> {
         let samples = timeseries.iter().map(|t| t.samples.len()).sum::<usize>();
         let encoded = WriteRequest { timeseries, metadata: Vec::new() }.encode_to_vec();
@@ -185,6 +212,49 @@ mod tests {
         let back = WriteRequest::decode(&buf[..]).expect("decodes");
         assert_eq!(back.encode_to_vec(), buf, "round trip (NaN compares unequal, so bytes are compared)");
         assert_eq!(back.timeseries[1].labels, want.timeseries[1].labels);
+    }
+
+    #[test]
+    fn several_samples_of_a_series_match_prost() {
+        let a = Labels::from_pairs([("__name__", "up"), ("job", "node")]);
+        let samples = [(1000, 1.0), (2000, f64::from_bits(0x7ff0_0000_0000_0002)), (i64::MIN, -0.0)];
+        let mut buf = Vec::new();
+        append_series_samples(&mut buf, &encode_labels(&a), &samples);
+        append_series_samples(&mut buf, &encode_labels(&a), &[]);
+        let labels = vec![
+            Label { name: "__name__".into(), value: "up".into() },
+            Label { name: "job".into(), value: "node".into() },
+        ];
+        let want = WriteRequest {
+            metadata: Vec::new(),
+            timeseries: vec![
+                TimeSeries {
+                    labels: labels.clone(),
+                    samples: samples.iter().map(|&(timestamp, value)| Sample { value, timestamp }).collect(),
+                },
+                TimeSeries { labels, samples: vec![] },
+            ],
+        };
+        assert_eq!(buf, want.encode_to_vec());
+    }
+
+    #[test]
+    fn split_one_series_by_samples_older_half_first() {
+        let labels = encode_labels(&Labels::from_pairs([("__name__", "m")]));
+        let mut buf = Vec::new();
+        append_series_samples(&mut buf, &labels, &[(1, 1.0), (2, 2.0), (3, 3.0)]);
+        let payload = snap::raw::Encoder::new().compress_vec(&buf).expect("compress");
+        let (a, b) = split(&payload).expect("three samples split");
+        assert_eq!((a.samples, b.samples), (1, 2));
+        let samples = |p: &Part| {
+            let raw = snap::raw::Decoder::new().decompress_vec(&p.payload).expect("snappy");
+            let r = WriteRequest::decode(&raw[..]).expect("protobuf");
+            assert_eq!(r.timeseries.len(), 1);
+            assert_eq!(r.timeseries[0].labels, vec![Label { name: "__name__".into(), value: "m".into() }]);
+            r.timeseries[0].samples.iter().map(|s| s.timestamp).collect::<Vec<_>>()
+        };
+        assert_eq!((samples(&a), samples(&b)), (vec![1], vec![2, 3]));
+        assert_eq!(split(&a.payload), Err(SplitError::SingleSeries), "one sample of one series");
     }
 
     #[test]

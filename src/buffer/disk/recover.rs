@@ -19,6 +19,8 @@ pub struct Recovery {
     pub pending: Vec<(BlockMeta, Location)>,
     /// Segments cut at their first bad record, or removed for a bad header.
     pub damaged: Vec<SegmentDamage>,
+    /// Segments of a version this build does not send, kept as they are (a later one may).
+    pub unread: Vec<(u64, Damage)>,
     /// The highest delivered seq; `None` if no cursor was ever written (or both slots are bad).
     pub cursor: Option<u64>,
     /// One past the highest seq on disk or in the cursor: where new blocks continue.
@@ -128,6 +130,17 @@ impl<O: Opener> Disk<O> {
         let error = |op| move |source| DiskError::Io { op, target: Target::Segment(index), source };
         let bytes = fs::read(&path).map_err(error("read"))?;
         let scan = segment::scan(&bytes);
+        let unread = match &scan.tail {
+            Tail::Corrupt { at: 0, damage: damage @ Damage::BadVersion(_) } => Some(damage.clone()),
+            // Version 2 (compact sample records) is not sent by this build yet.
+            _ if scan.version == segment::COMPACT_VERSION => Some(Damage::BadVersion(scan.version)),
+            _ => None,
+        };
+        if let Some(damage) = unread {
+            // Not ours to cut or delete, and outside the disk budget: named in the log.
+            recovery.unread.push((index, damage));
+            return Ok(true);
+        }
         let metas = scan.records.iter().map(|(meta, _)| meta);
         // Saturating: a seq read from disk may be any value.
         recovery.next_seq = metas.map(|m| m.seq.saturating_add(1)).fold(recovery.next_seq, u64::max);
@@ -166,7 +179,8 @@ impl<O: Opener> Disk<O> {
             }
         }
         let blocks: Vec<BlockMeta> = scan.records.into_iter().map(|(meta, _)| meta).collect();
-        let segment = Segment { index, bytes: scan.valid_len as u64, synced: blocks.len(), blocks };
+        let (version, bytes) = (scan.version, scan.valid_len as u64);
+        let segment = Segment { index, version, bytes, synced: blocks.len(), blocks };
         self.closed.push_back((segment, None));
         Ok(true)
     }

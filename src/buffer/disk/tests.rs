@@ -7,6 +7,7 @@ use super::files::list_segments;
 use super::*;
 
 mod recovery;
+mod samples;
 
 /// strerror(EIO) as outpost prints it: glibc's and musl's texts differ.
 const EIO: &str = if cfg!(target_env = "musl") { "I/O error" } else { "input/output error" };

@@ -67,11 +67,15 @@ fn block_meta_of_a_sealed_block() {
 #[test]
 fn header_checks() {
     assert_eq!(header(), *b"OPSG\x01\x00\x00\x00");
-    assert_eq!(check_header(&header()), Header::Valid);
+    assert_eq!(check_header(&header()), Header::Valid(1));
+    assert_eq!(header_of(COMPACT_VERSION), *b"OPSG\x02\x00\x00\x00");
+    assert_eq!(check_header(&header_of(COMPACT_VERSION)), Header::Valid(2));
     assert_eq!(check_header(&header()[..7]), Header::Torn);
     assert_eq!(check_header(b""), Header::Torn);
     assert_eq!(check_header(b"OPSF\x01\x00\x00\x00"), Header::Corrupt(Damage::BadMagic));
-    assert_eq!(check_header(b"OPSG\x02\x00\x00\x00"), Header::Corrupt(Damage::BadVersion(2)));
+    assert_eq!(check_header(b"OPSG\x03\x00\x00\x00"), Header::Corrupt(Damage::BadVersion(3)));
+    assert_eq!(check_header(b"OPSG\x00\x00\x00\x00"), Header::Corrupt(Damage::BadVersion(0)));
+    assert_eq!(check_header(b"OPSG\x02\x00\x01\x00"), Header::Corrupt(Damage::BadVersion(2)));
     assert_eq!(check_header(b"OPSG\x01\x00\x00\x80"), Header::Corrupt(Damage::BadVersion(1)));
 }
 
@@ -143,6 +147,7 @@ fn every_bit_flip_is_caught_never_delivered() {
                         Damage::Length(_) => lengths += 1,
                         Damage::Checksum { .. } => checksums += 1,
                         Damage::BadMagic | Damage::BadVersion(_) => assert!(i < HEADER_LEN, "{at}"),
+                        Damage::Record(e) => panic!("{at}: a version 1 segment has no sample records: {e}"),
                     }
                 }
                 Tail::Torn { at: tail_at } => {
@@ -200,7 +205,8 @@ fn lost_counts_what_follows_the_damage() {
 #[test]
 fn damage_messages() {
     assert_eq!(Damage::BadMagic.to_string(), "bad magic");
-    assert_eq!(Damage::BadVersion(2).to_string(), "unsupported version 2");
+    assert_eq!(Damage::BadVersion(3).to_string(), "unsupported version 3");
+    assert_eq!(Damage::BadVersion(2).to_string(), "unsupported header (version 2, reserved bytes set)");
     assert_eq!(Damage::BadVersion(1).to_string(), "unsupported header (version 1, reserved bytes set)");
     assert_eq!(Damage::Length(3).to_string(), "record length 3 out of bounds");
     assert_eq!(

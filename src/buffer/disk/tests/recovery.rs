@@ -116,6 +116,35 @@ fn bad_header_removes_only_that_segment() {
 }
 
 #[test]
+fn segment_of_an_unknown_version_is_kept_and_not_sent() {
+    let (dir, appended) = written("version", 150, 0..6);
+    let mut image = fs::read(dir.file(0)).unwrap();
+    image[4] = 3; // version 3
+    fs::write(dir.file(0), &image).unwrap();
+    let mut flags = fs::read(dir.file(1)).unwrap();
+    flags[7] = 1; // a reserved byte a later version may use as a flag
+    fs::write(dir.file(1), &flags).unwrap();
+    let kept: Vec<_> = appended.iter().filter(|(_, at)| at.segment >= 2).cloned().collect();
+    let next = appended.last().unwrap().1.segment + 1;
+    for reopen in 0..2 {
+        let (mut disk, recovery) = open(&dir, &FaultyOpener::default(), 150, 1 << 20);
+        let unread = vec![(0, Damage::BadVersion(3)), (1, Damage::BadVersion(1))];
+        assert_eq!((recovery.unread, recovery.damaged), (unread, vec![]), "reopen {reopen}");
+        assert_eq!(fs::read(dir.file(0)).unwrap(), image, "reopen {reopen}");
+        assert_eq!(fs::read(dir.file(1)).unwrap(), flags, "reopen {reopen}");
+        if reopen == 0 {
+            assert_eq!(recovery.pending, kept, "segments 2 and later as before");
+            assert_eq!(append(&mut disk, 9).at.segment, next, "new blocks go after the kept segments");
+            disk.sync().unwrap();
+        } else {
+            let mut want = seqs(&kept);
+            want.push(9);
+            assert_eq!(seqs(&recovery.pending), want);
+        }
+    }
+}
+
+#[test]
 fn delivered_blocks_are_not_reported_again() {
     let dir = TempDir::new("cursor");
     let faults = FaultyOpener::default();
