@@ -158,10 +158,10 @@ fn run_import(import: &Import) -> ExitCode {
     };
     let mut options =
         outpost::import::Options { helm: import.options.helm, set: import.options.set.clone(), rebase: None };
-    if let Some(input_dir) = dir(&import.input) {
-        if out_dir.as_ref() != Some(&input_dir) {
-            options.rebase = Some(input_dir);
-        }
+    if let Some(input_dir) = dir(&import.input)
+        && out_dir.as_ref() != Some(&input_dir)
+    {
+        options.rebase = Some(input_dir);
     }
     let imported = match outpost::import::import(&text, &origin, &options) {
         Ok(imported) => imported,

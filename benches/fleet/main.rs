@@ -310,10 +310,10 @@ fn run(n: usize, capacity_factor: f64, rx: receiver::Kind, kind: strategy::Kind,
         if sim.now > horizon {
             break;
         }
-        if let Some(done) = all_drained_at {
-            if sim.now > done + 300.0 {
-                break;
-            }
+        if let Some(done) = all_drained_at
+            && sim.now > done + 300.0
+        {
+            break;
         }
         sim.events += 1;
         match ev {
@@ -328,7 +328,7 @@ fn run(n: usize, capacity_factor: f64, rx: receiver::Kind, kind: strategy::Kind,
         }
         if all_drained_at.is_none()
             && sim.now > end
-            && sim.events % 4096 == 0
+            && sim.events.is_multiple_of(4096)
             && sim.devices.iter().all(|d| d.drained.is_some())
         {
             all_drained_at = Some(sim.now);

@@ -372,10 +372,10 @@ impl Queue {
                     }
                     Step::Retry { wait, reason, warning } => {
                         add(&m.samples_retried_total, u64::from(part.samples));
-                        if let Some(w) = warning {
-                            if let Some(held) = self.retry_after_log.pass(Instant::now()) {
-                                log::warn!("remote_write {}: {reason}: {w}{}", self.name, held_back(held));
-                            }
+                        if let Some(w) = warning
+                            && let Some(held) = self.retry_after_log.pass(Instant::now())
+                        {
+                            log::warn!("remote_write {}: {reason}: {w}{}", self.name, held_back(held));
                         }
                         self.note_outage(&reason);
                         self.buffer.borrow_mut().outage();

@@ -15,10 +15,8 @@ impl BitWriter {
         if self.used == 0 {
             self.bytes.push(0);
         }
-        if bit {
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= 0x80 >> self.used;
-            }
+        if bit && let Some(last) = self.bytes.last_mut() {
+            *last |= 0x80 >> self.used;
         }
         self.used = (self.used + 1) % 8;
     }

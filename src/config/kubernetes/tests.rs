@@ -103,10 +103,7 @@ fn prometheus_rules_are_enforced_at_the_key() {
             "role = \"endpoints\"\nselectors = [{ role = \"node\", label = \"a=b\" }]",
             "endpoints role supports only pod, service, endpoints selectors",
         ),
-        (
-            "role = \"pod\"\nattach_metadata = { node = true, deployment = true }",
-            "unknown key `deployment`",
-        ),
+        ("role = \"pod\"\nattach_metadata = { node = true, deployment = true }", "unknown key `deployment`"),
         (
             "role = \"pod\"\nselectors = [{ role = \"pod\" }, { role = \"pod\" }]",
             "duplicated selector role: pod",

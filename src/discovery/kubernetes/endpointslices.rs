@@ -150,10 +150,10 @@ fn target<'a>(
     let pod = ep.target_ref.as_ref().filter(|r| r.kind == "Pod");
     if let Some(pod) = pod.and_then(|r| lookup.pod(&r.namespace, &r.name)) {
         super::merge(&mut t, super::pods::pod_labels(pod));
-        if let (Some(p), Some(n)) = (port.port, &number) {
-            if let Some((c, cport, init)) = container_port(pod, p) {
-                container_labels(&mut t, c, cport, n, &cport.protocol, init);
-            }
+        if let (Some(p), Some(n)) = (port.port, &number)
+            && let Some((c, cport, init)) = container_port(pod, p)
+        {
+            container_labels(&mut t, c, cport, n, &cport.protocol, init);
         }
         // A port without a number lists nothing (Prometheus skips it when comparing).
         pods.saw(pod, port.port.unwrap_or(i32::MIN));
