@@ -363,7 +363,9 @@ fn healthy_minute_at_5000_samples_per_second_writes_nothing_to_disk() {
     wait_for_scrapes(&target, at_start + 600, Duration::from_secs(120));
     outpost.assert_running();
     let written = write_bytes(outpost.pid()) - io_before;
-    assert_eq!(bytes_under(data_dir.path()), 0, "files under data_dir after a healthy minute");
+    // Tolerance: the two lock files (data_dir/lock and the queue's lock) hold only the PID,
+    // written once at start; no segment may be there.
+    assert!(bytes_under(data_dir.path()) <= 2 * 12, "files under data_dir after a healthy minute");
     // Tolerance: the log file (info lines only at start) is the only writer.
     assert!(written <= 64 << 10, "{written} bytes written by the process during a healthy minute");
     assert_eq!(missing(&ticks(&receiver)), Vec::<u64>::new());

@@ -190,27 +190,6 @@ fn with_service_account(toml: &str) -> (String, PathBuf) {
     (toml.replace("/var/run/secrets/kubernetes.io/serviceaccount", &dir.display().to_string()), dir)
 }
 
-/// Roles another branch adds to outpost's discovery (endpoints, service, ...): until it
-/// lands, jobs with them are taken out before the check, and named here.
-fn without_pending_roles(toml: &str) -> (String, Vec<String>) {
-    let mut kept = String::new();
-    let mut pending = Vec::new();
-    for block in toml.split("\n[[scrape_configs]]\n") {
-        let role = ["endpoints", "endpointslice", "service", "ingress"]
-            .iter()
-            .find(|r| block.contains(&format!("role = \"{r}\"")));
-        if role.is_some() {
-            pending.push(block.lines().next().unwrap_or("").to_string());
-            continue;
-        }
-        if !kept.is_empty() {
-            kept.push_str("\n[[scrape_configs]]\n");
-        }
-        kept.push_str(block);
-    }
-    (kept, pending)
-}
-
 #[test]
 fn kubernetes_examples_keep_discovery_credentials_and_rules() {
     let (text, origin) = fixture("prometheus-kubernetes.yml");
@@ -222,18 +201,16 @@ fn kubernetes_examples_keep_discovery_credentials_and_rules() {
     assert!(imported.toml.contains("# keep_dropped_targets: 100 (only Prometheus's targets page)"));
     assert!(imported.toml.contains("role = \"endpoints\"") && imported.toml.contains("role = \"ingress\""));
     let (toml, dir) = with_service_account(&imported.toml);
-    let (toml, pending) = without_pending_roles(&toml);
-    assert_eq!(
-        pending,
-        [
-            "job_name = \"kubernetes-apiservers\"",
-            "job_name = \"kubernetes-service-endpoints\"",
-            "job_name = \"kubernetes-services\"",
-            "job_name = \"kubernetes-ingresses\"",
-        ],
-        "jobs of the roles still to land"
-    );
+    // Every job passes the check, the endpoints, service and ingress ones too.
     let c = load(&toml, &origin);
+    for name in [
+        "kubernetes-apiservers",
+        "kubernetes-service-endpoints",
+        "kubernetes-services",
+        "kubernetes-ingresses",
+    ] {
+        assert_eq!(job(&c, name).kubernetes_sd_configs.len(), 1, "{name}");
+    }
     let nodes = job(&c, "kubernetes-nodes");
     assert_eq!(nodes.kubernetes_sd_configs[0].role, KubernetesRole::Node);
     assert!(matches!(nodes.scheme, config::Scheme::Https));
@@ -382,26 +359,23 @@ fn prometheus_chart_values_import_their_jobs() {
     );
     assert_eq!(notes.len(), 2, "{notes:?}");
     let (toml, dir) = with_service_account(&imported.toml);
-    let (toml, pending) = without_pending_roles(&toml);
-    assert_eq!(pending.len(), 5, "endpoints and service jobs: {pending:?}");
+    // Every job passes the check, the endpoints and service ones too.
     let c = load(&toml, &origin);
     let jobs: Vec<&str> = c.scrape_configs.iter().map(|j| j.job_name.as_str()).collect();
-    assert_eq!(
-        jobs,
-        [
-            "prometheus",
-            "kubernetes-nodes",
-            "kubernetes-nodes-cadvisor",
-            "kubernetes-pods",
-            "kubernetes-pods-slow"
-        ]
-    );
+    assert_eq!(jobs.len(), 10, "{jobs:?}");
+    for name in [
+        "prometheus",
+        "kubernetes-nodes",
+        "kubernetes-nodes-cadvisor",
+        "kubernetes-pods",
+        "kubernetes-pods-slow",
+    ] {
+        assert!(jobs.contains(&name), "{name}: {jobs:?}");
+    }
     let slow = job(&c, "kubernetes-pods-slow");
     assert_eq!((slow.scrape_interval, slow.scrape_timeout, slow.honor_labels), (secs(300), secs(30), true));
     assert_eq!(slow.kubernetes_sd_configs[0].role, KubernetesRole::Pod);
     assert_eq!((c.global.scrape_interval, c.global.scrape_timeout), (secs(60), secs(10)));
-    let pods: Vec<&str> = pending.iter().map(String::as_str).filter(|j| j.contains("pods")).collect();
-    assert!(pods.is_empty(), "{pods:?}");
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -685,7 +659,7 @@ fn every_fixture_means_what_its_yaml_means() {
         let imported = import_ok(&text, &origin, &Options::default());
         assert_eq!(import_ok(&text, &origin, &Options::default()).toml, imported.toml, "{name}: stable");
         let (toml, dir) = with_service_account(&imported.toml);
-        let (toml, skipped) = without_pending_roles(&toml);
+        let skipped: Vec<String> = Vec::new();
         let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
         assert_means_the_same(&yaml, &load(&toml, &origin), &skipped);
         std::fs::remove_dir_all(dir).ok();
@@ -710,7 +684,7 @@ fn every_fixture_means_what_its_yaml_means() {
     ))
     .expect("yaml");
     let (toml, dir) = with_service_account(&import_ok(&text, &origin, &helm(&[])).toml);
-    let (toml, skipped) = without_pending_roles(&toml);
+    let skipped: Vec<String> = Vec::new();
     assert_means_the_same(&yaml, &load(&toml, &origin), &skipped);
     std::fs::remove_dir_all(dir).ok();
 }
