@@ -232,3 +232,82 @@ fn a_failed_refresh_keeps_the_last_targets_and_names_the_cause() {
     d.wait_for("recovered", &url, &[(0, &["10.1.0.9:9100"])]);
     wait_logged("recovery is logged", &[&url, "refreshed again"]);
 }
+
+/// The lines of family `name` in an exposition: HELP, TYPE and samples, values cut off.
+fn family_lines(exposition: &str, name: &str) -> Vec<String> {
+    exposition
+        .lines()
+        .filter(|l| {
+            let l = l.strip_prefix("# HELP ").or_else(|| l.strip_prefix("# TYPE ")).unwrap_or(l);
+            l.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{']))
+        })
+        .map(|l| match l.starts_with('#') {
+            true => l.to_owned(),
+            false => l.rsplit_once(' ').map_or(l, |(series, _)| series).to_owned(),
+        })
+        .collect()
+}
+
+/// The value of the sample line `series` (labels included) in an exposition.
+fn sample_value(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn failed_refreshes_are_counted_as_prometheus_counts_them() {
+    use support::{Child, TempDir, free_port, http_get, start_outpost};
+    let server = SdServer::start((503, "text/plain", b"down".to_vec()));
+    let url = server.url();
+    let dir = TempDir::new("prometheus-agent");
+    let config = dir.path().join("prometheus.yml");
+    let yaml = format!(
+        "scrape_configs:\n  - job_name: sd\n    http_sd_configs:\n      - url: {url}\n        refresh_interval: 1s\n"
+    );
+    std::fs::write(&config, yaml).expect("write prometheus.yml");
+    let prometheus_port = free_port();
+    let mut command = std::process::Command::new(support::program(&["prometheus"]));
+    command
+        .arg("--enable-feature=agent")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.agent.path={}", dir.path().join("agent").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"));
+    let mut prometheus = Child::spawn("prometheus-agent", command, dir, prometheus_port);
+    prometheus.wait_ready("/-/ready");
+    let listen = free_port();
+    let _outpost = start_outpost(&format!(
+        r#"listen = "127.0.0.1:{listen}"
+[[remote_write]]
+url = "http://127.0.0.1:{}/unused"
+[[scrape_configs]]
+job_name = "sd"
+[[scrape_configs.http_sd_configs]]
+url = "{url}"
+refresh_interval = "1s"
+"#,
+        free_port()
+    ));
+    let failures = "prometheus_sd_http_failures_total";
+    let refresh = "prometheus_sd_refresh_failures_total{mechanism=\"http\"}";
+    // Both have failed at least twice (each fetches once at start, then every second).
+    let expositions = poll_until(Duration::from_secs(20), "two failed refreshes counted by each", || {
+        let mut out = Vec::new();
+        for (who, port) in [("prometheus", prometheus_port), ("outpost", listen)] {
+            let (_, text) = http_get(port, "/metrics").map_err(|e| format!("{who}: {e}"))?;
+            match (sample_value(&text, failures), sample_value(&text, refresh)) {
+                (Some(a), Some(b)) if a >= 2.0 && b >= 2.0 => out.push(text),
+                got => return Err(format!("{who}: {got:?}")),
+            }
+        }
+        Ok(out)
+    });
+    let (theirs, ours) = (&expositions[0], &expositions[1]);
+    for family in [failures, "prometheus_sd_refresh_failures_total"] {
+        assert_eq!(family_lines(ours, family), family_lines(theirs, family), "{family}");
+        assert!(!family_lines(ours, family).is_empty(), "{family} exported");
+    }
+    // Named difference: Prometheus also exports prometheus_sd_refresh_duration_seconds (a
+    // summary of every refresh's duration); outpost does not time refreshes.
+    assert!(!family_lines(theirs, "prometheus_sd_refresh_duration_seconds").is_empty());
+    assert!(family_lines(ours, "prometheus_sd_refresh_duration_seconds").is_empty());
+    assert!(server.requests() >= 2, "the SD server was asked");
+}

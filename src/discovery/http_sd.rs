@@ -6,6 +6,7 @@
 //! its cause and keeps the targets of the last good one. [`parse`] is pure.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -22,6 +23,18 @@ use crate::offload::Offload;
 pub const URL_LABEL: &str = "__meta_url";
 /// A larger body is a failed refresh (Prometheus reads any size; a device cannot).
 pub const MAX_BODY_BYTES: u64 = 16 << 20;
+
+/// Failed refreshes of every HTTP provider, as Prometheus's `prometheus_sd_http_failures_total`
+/// (one process-wide counter: it has no labels there either).
+static FAILURES: AtomicU64 = AtomicU64::new(0);
+/// Whether an HTTP provider ran: Prometheus exports
+/// `prometheus_sd_refresh_failures_total{mechanism="http"}` once one exists.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Refresh failures so far, and whether any HTTP provider has started.
+pub fn failures() -> (u64, bool) {
+    (FAILURES.load(Ordering::Relaxed), STARTED.load(Ordering::Relaxed))
+}
 
 /// One element of the list, as Go's json.Unmarshal reads `targetgroup.Group`:
 /// unknown keys are ignored, a missing key is empty.
@@ -123,6 +136,7 @@ pub async fn run(config: HttpSdConfig, updates: Updates, offload: &Offload) {
     let mut client: Option<Client> = None;
     let mut trouble: Option<String> = None;
     let mut first = true;
+    STARTED.store(true, Ordering::Relaxed);
     loop {
         let result = match &client {
             Some(c) => Ok(c.clone()),
@@ -149,6 +163,7 @@ pub async fn run(config: HttpSdConfig, updates: Updates, offload: &Offload) {
                 first = false;
             }
             Err(e) => {
+                FAILURES.fetch_add(1, Ordering::Relaxed);
                 if trouble.as_ref() != Some(&e) {
                     log::error!("http_sd {url}: {e}; keeping the targets of the last good refresh");
                     trouble = Some(e);

@@ -364,8 +364,22 @@ impl Telemetry {
             }
         }
         self.scrapes.render(&mut out);
+        render_discovery(&mut out, crate::discovery::http_sd::failures());
         super::process::read().render(&mut out, self.start_time_seconds);
         out
+    }
+}
+
+/// Discovery's failure counters, named, typed and described as in Prometheus 2.42:
+/// `failures` HTTP refreshes have failed; `started`: an HTTP provider exists.
+fn render_discovery(out: &mut String, (failures, started): (u64, bool)) {
+    let name = "prometheus_sd_http_failures_total";
+    header(out, name, "counter", "Number of HTTP service discovery refresh failures.");
+    let _ = writeln!(out, "{name} {failures}");
+    if started {
+        let name = "prometheus_sd_refresh_failures_total";
+        header(out, name, "counter", "Number of refresh failures for the given SD mechanism.");
+        let _ = writeln!(out, "{name}{{mechanism=\"http\"}} {failures}");
     }
 }
 
@@ -474,5 +488,25 @@ mod tests {
         assert!(text.contains("prometheus_remote_storage_sent_batch_duration_seconds_sum{remote_name=\"global\",url=\"http://h/w\"} 407.041\n"), "{text}");
         let parsed = crate::parse::text::TextParser::new(&text).filter(|e| e.is_err()).count();
         assert_eq!(parsed, 0, "our exposition parses");
+    }
+
+    #[test]
+    fn discovery_failures_render_as_prometheus_names_them() {
+        let mut out = String::new();
+        render_discovery(&mut out, (0, false));
+        assert_eq!(
+            out,
+            "# HELP prometheus_sd_http_failures_total Number of HTTP service discovery refresh failures.\n\
+             # TYPE prometheus_sd_http_failures_total counter\n\
+             prometheus_sd_http_failures_total 0\n",
+            "no HTTP provider: only the process-wide counter"
+        );
+        let mut out = String::new();
+        render_discovery(&mut out, (3, true));
+        assert!(out.contains("prometheus_sd_http_failures_total 3\n"), "{out}");
+        assert!(out.contains("# TYPE prometheus_sd_refresh_failures_total counter\n"), "{out}");
+        assert!(out.contains("prometheus_sd_refresh_failures_total{mechanism=\"http\"} 3\n"), "{out}");
+        let bad = crate::parse::text::TextParser::new(&out).filter(|e| e.is_err()).count();
+        assert_eq!(bad, 0, "{out}");
     }
 }

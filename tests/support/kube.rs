@@ -156,6 +156,8 @@ struct State {
     faults: VecDeque<Fault>,
     /// Bearer tokens accepted in token mode.
     tokens: Vec<String>,
+    /// Paths answered with what 127.0.0.1:port answers for another path (`proxy`).
+    proxies: BTreeMap<String, (u16, String)>,
     requests: Vec<String>,
     /// Kinds answered with 404, as an API server without that API.
     unserved: Vec<Kind>,
@@ -278,6 +280,13 @@ impl KubeApi {
 
     pub fn fault(&self, fault: Fault) {
         self.state().faults.push_back(fault);
+    }
+
+    /// Answers GET `path` (authorized as any request) with the status and body that
+    /// `GET upstream` on 127.0.0.1:`port` answers, as text/plain: the API server's own
+    /// /metrics, or a kubelet's pages behind `/api/v1/nodes/<node>/proxy/`.
+    pub fn proxy(&self, path: &str, port: u16, upstream: &str) {
+        self.state().proxies.insert(path.to_owned(), (port, upstream.to_owned()));
     }
 
     /// Accepts only `token` from now on.
@@ -531,6 +540,11 @@ fn serve(tls: &mut Tls, target: &str, auth: Option<String>, cert: bool, shared: 
         drop(s);
         return respond(tls, 401, &status(401, "Unauthorized", "Unauthorized"));
     }
+    if let Some((port, upstream)) = s.proxies.get(path).cloned() {
+        drop(s);
+        let (code, body) = super::http_get(port, &upstream).unwrap_or_else(|e| (502, e.to_string()));
+        return respond_as(tls, code, "text/plain; version=0.0.4", &body);
+    }
     let Some((kind, namespace)) = route(path).filter(|(k, _)| !s.unserved.contains(k)) else {
         drop(s);
         return respond(
@@ -688,6 +702,10 @@ fn status(code: u16, reason: &str, message: &str) -> String {
 }
 
 fn respond(tls: &mut Tls, code: u16, body: &str) -> bool {
+    respond_as(tls, code, "application/json", body)
+}
+
+fn respond_as(tls: &mut Tls, code: u16, content_type: &str, body: &str) -> bool {
     let reason = match code {
         200 => "OK",
         401 => "Unauthorized",
@@ -696,7 +714,7 @@ fn respond(tls: &mut Tls, code: u16, body: &str) -> bool {
         _ => "Error",
     };
     let head = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     tls.write_all(head.as_bytes())
