@@ -157,7 +157,11 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
     let route = |r: &Request| serve::answer(r, &telemetry);
 
     let ex = LocalExecutor::new();
-    smol::block_on(ex.run(async {
+    // Not `smol::block_on`: while a thread is inside async-io's block_on, async-io's own
+    // thread polls the reactor lock with backoff (50 us .. 10 ms) and the two threads take
+    // the reactor in turns, about ten wake-ups per event. With futures-lite's block_on
+    // async-io's thread alone waits in epoll and wakes this one once per event.
+    smol::future::block_on(ex.run(async {
         let mut providers = Providers::new(&ex, &offload, updates);
         let mut pool = Pool::new(&ex, &cx);
         providers.apply(&config);

@@ -6,6 +6,7 @@
 //! and the header: one client per scrape pool, one per remote_write.
 
 pub mod auth;
+pub mod resolve;
 pub mod tls;
 
 use std::fmt;

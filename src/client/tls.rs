@@ -13,7 +13,6 @@ use rustls::crypto::{WebPkiSupportedAlgorithms, ring};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
-use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, Either, LazyBuffers};
 use ureq::unversioned::transport::{NextTimeout, TcpConnector, Transport, TransportAdapter};
 
@@ -91,7 +90,7 @@ pub fn rustls_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, TlsError> {
 /// http), with the rest of its behaviour from `config`.
 pub fn agent(tls: &TlsConfig, config: ureq::config::Config) -> Result<ureq::Agent, TlsError> {
     let connector = ().chain(TcpConnector::default()).chain(TlsConnector::new(tls)?);
-    Ok(ureq::Agent::with_parts(config, connector, DefaultResolver::default()))
+    Ok(ureq::Agent::with_parts(config, connector, super::resolve::CachingResolver::default()))
 }
 
 /// Wraps the chained transport in TLS when the URL is https.
