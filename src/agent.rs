@@ -151,6 +151,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
         offload: &offload,
         metadata: &metadata,
         scrapes: &telemetry.scrapes,
+        scratch: &scrape::scratch::Scratch::default(),
     };
     let clients = job_clients(&config).map_err(|(job, e)| AgentError::Client(format!("job {job}"), e))?;
     let (updates, discovered) = smol::channel::unbounded();

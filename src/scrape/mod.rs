@@ -15,6 +15,7 @@ pub mod metadata;
 pub mod pool;
 pub mod report;
 pub mod series;
+pub mod scratch;
 pub mod staleness;
 
 use std::cell::RefCell;
@@ -45,10 +46,12 @@ pub struct Context<'a> {
     pub metadata: &'a metadata::Registry,
     /// Scrapes refused for a limit, counted for /metrics.
     pub scrapes: &'a ScrapeMetrics,
+    /// Body buffers and staging vectors, shared by every loop.
+    pub scratch: &'a scratch::Scratch,
 }
 
 /// A sample ready to append once the scrape is known good.
-type Staged = (Encoded, f64, i64);
+pub type Staged = (Encoded, f64, i64);
 
 /// Scrapes `target` every interval until a removal time arrives on `stop`,
 /// through the job's client (shared by its targets, as Prometheus has one
@@ -69,9 +72,6 @@ pub async fn run(
     let families = cx.metadata.register();
     *health.families.borrow_mut() = families.clone();
     let mut cache = SeriesCache::with_metadata(families);
-    let mut staged: Vec<Staged> = Vec::new();
-    let mut stale: Vec<Encoded> = Vec::new();
-    let mut body = Vec::new();
     let mut last_error: Option<String> = None;
     let mut next = Instant::now() + first_delay(&target, SystemTime::now());
     let mut scraped = false;
@@ -83,6 +83,7 @@ pub async fn run(
         let timestamp_ms = millis(started_at);
         let client = client.borrow().clone();
         let (url, timeout, limits) = (target.url.clone(), target.timeout, target.limits);
+        let mut body = cx.scratch.take_body();
         let work = cx.offload.run(move || {
             let result = fetch::fetch(&client, &url, timeout, &limits, &mut body);
             (body, result)
@@ -92,16 +93,17 @@ pub async fn run(
             Ok(done) => done,
             Err(at) => break at,
         };
-        body = returned;
+        let body = returned;
         scraped = true;
+        // Borrowed until the appends below, none of which awaits.
+        let (mut staged, mut stale) = (cx.scratch.staged.borrow_mut(), cx.scratch.stale.borrow_mut());
         let result = fetched.map_err(|e| e.to_string()).and_then(|format| {
             ingest(&body, format, &target, &mut cache, &outgoing, timestamp_ms, &mut staged)
         });
         // The body is parsed; after an unusually large one (or a failed one, which may hold up
         // to the limit) the buffer goes back to what this target needs.
         let used = if result.is_ok() { body.len() } else { 0 };
-        body.clear();
-        trim(&mut body, used);
+        cx.scratch.give_body(body, used);
         let staged_len = staged.len();
         let now = Instant::now();
         let report = match result {
@@ -127,8 +129,8 @@ pub async fn run(
         for labels in stale.drain(..) {
             append(cx.queues, &labels, staleness::STALE_NAN, timestamp_ms, now);
         }
-        trim(&mut staged, staged_len);
-        trim(&mut stale, 0);
+        drop((staged, stale));
+        cx.scratch.settle(staged_len);
         let report = ScrapeReport { duration_seconds: (now - started).as_secs_f64(), ..report };
         health.scraped(started_at, now - started, report.reason.as_deref());
         for (labels, value) in report_labels.iter().zip(report.values()) {
@@ -156,10 +158,12 @@ pub async fn run(
     // already has). A loop that never scraped wrote nothing to end.
     if scraped {
         let (timestamp_ms, now) = (millis(removed_at), Instant::now());
+        let mut stale = cx.scratch.stale.borrow_mut();
         cache.end_all(&mut stale);
         for labels in stale.iter().chain(report_labels.iter().flatten()) {
             append(cx.queues, labels, staleness::STALE_NAN, timestamp_ms, now);
         }
+        stale.clear();
     }
 }
 
