@@ -12,7 +12,7 @@ mod recover;
 mod samples;
 
 use std::collections::{BTreeSet, VecDeque};
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -21,7 +21,10 @@ use bytes::Bytes;
 
 pub use error::{AppendError, DiskError, Target};
 pub use files::{AppendOnly, Opener, SegmentFile};
-use files::{CURSOR_FILE, DELIVERED_FILE, remove_segment, segment_path, sync_dir, write_all};
+use files::{
+    CURSOR_FILE, DELIVERED_FILE, open_in_place, remove_file, remove_segment, rename, segment_path, sync_dir,
+    write_all, write_at, write_synced,
+};
 pub use lock::{DirLock, LOCK_FILE, LockError};
 pub use recover::{Recovery, SegmentDamage};
 
@@ -44,6 +47,9 @@ pub struct Appended {
     pub at: Location,
     /// Undelivered blocks of segments deleted to make room, oldest first: dropped, disk full.
     pub dropped: Vec<BlockMeta>,
+    /// How many of `dropped`, at its end, went because the file system was full (ENOSPC)
+    /// rather than for `buffer.disk`.
+    pub no_space: usize,
 }
 
 /// The segments in `data_dir` and the send cursor. Owned by `buffer::Buffer`, which keeps its
@@ -99,17 +105,20 @@ impl<O: Opener> Disk<O> {
             return Err(AppendError {
                 error: DiskError::TooLarge { bytes: record, limit },
                 dropped: Vec::new(),
+                no_space: 0,
             });
         }
         let mut dropped = Vec::new();
         let mut result =
             self.make_room(record, &mut dropped).and_then(|()| self.write(meta, payload, VERSION));
+        let budget = dropped.len();
         if result.as_ref().is_err_and(DiskError::is_no_space) && !self.closed.is_empty() {
             result = self.remove_oldest(&mut dropped).and_then(|_| self.write(meta, payload, VERSION));
         }
+        let no_space = dropped.len() - budget;
         match result {
-            Ok(at) => Ok(Appended { at, dropped }),
-            Err(error) => Err(AppendError { error, dropped }),
+            Ok(at) => Ok(Appended { at, dropped, no_space }),
+            Err(error) => Err(AppendError { error, dropped, no_space }),
         }
     }
 
@@ -177,7 +186,7 @@ impl<O: Opener> Disk<O> {
         let created = write_all(&mut file, &segment::header_of(version)).map_err(error("write"));
         if let Err(e) = created.and_then(|()| sync_dir(&self.dir)) {
             // Best effort: a leftover has no records, and `open` removes it.
-            let _ = fs::remove_file(&path);
+            let _ = remove_file(&path);
             return Err(e);
         }
         Ok((Segment { index, version, bytes: HEADER_LEN as u64, blocks: Vec::new(), synced: 0 }, file))
@@ -251,16 +260,12 @@ impl<O: Opener> Disk<O> {
             return Ok(());
         }
         let error = |op| move |source| DiskError::Io { op, target: Target::Cursor, source };
+        let path = self.dir.join(CURSOR_FILE);
         let file = match self.cursor.take() {
             Some(file) => file,
             None => {
                 // Never truncate: the slot not being written holds the last good value.
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(self.dir.join(CURSOR_FILE));
-                let file = file.map_err(error("open"))?;
+                let file = open_in_place(&path).map_err(error("open"))?;
                 sync_dir(&self.dir)?;
                 file
             }
@@ -269,8 +274,10 @@ impl<O: Opener> Disk<O> {
         // the other slot keeps the last value known good.
         let generation = self.generation.wrapping_add(1);
         let offset = u64::from(generation % 2) * CURSOR_SLOT_LEN as u64;
-        let written = file.write_all_at(&segment::encode_cursor_slot(seq, generation), offset);
-        let synced = written.map_err(error("write")).and_then(|()| file.sync_data().map_err(error("sync")));
+        let written = write_at(&file, &path, &segment::encode_cursor_slot(seq, generation), offset);
+        let synced = written
+            .map_err(error("write"))
+            .and_then(|()| files::sync_data(&file, &path).map_err(error("sync")));
         self.cursor = Some(file);
         synced?;
         self.generation = generation;
@@ -301,7 +308,7 @@ impl<O: Opener> Disk<O> {
         let error = |op| move |source| DiskError::Io { op, target: Target::Delivered, source };
         if self.ahead.is_empty() {
             if std::mem::take(&mut self.ahead_saved) {
-                match fs::remove_file(&path) {
+                match remove_file(&path) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(error("remove")(e)),
                     _ => sync_dir(&self.dir)?,
                 }
@@ -310,9 +317,8 @@ impl<O: Opener> Disk<O> {
         }
         let seqs: Vec<u64> = self.ahead.iter().copied().collect();
         let tmp = self.dir.join(format!("{DELIVERED_FILE}.tmp"));
-        let written = fs::write(&tmp, segment::encode_delivered(&seqs))
-            .and_then(|()| File::open(&tmp)?.sync_all())
-            .and_then(|()| fs::rename(&tmp, &path));
+        let written =
+            write_synced(&tmp, &segment::encode_delivered(&seqs)).and_then(|()| rename(&tmp, &path));
         written.map_err(error("write"))?;
         self.ahead_saved = true;
         sync_dir(&self.dir)
@@ -321,6 +327,11 @@ impl<O: Opener> Disk<O> {
     /// Segment bytes on disk (the 32-byte cursor file aside).
     pub fn bytes(&self) -> u64 {
         self.closed.iter().map(|(s, _)| s.bytes).chain(self.open.as_ref().map(|(s, _)| s.bytes)).sum()
+    }
+
+    /// The directory the segments are in (`data_dir` or a queue directory under it).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// Segment files on disk.

@@ -417,41 +417,61 @@ impl Buffer {
                 self.spilled += 1;
                 self.backlog_samples += u64::from(meta.samples);
                 self.backlog.push_back((meta, appended.at));
-                self.forget_deleted(&appended.dropped);
+                if appended.no_space > 0
+                    && let Some(held) = self.append_errors.pass(Instant::now())
+                {
+                    let deleted = appended.dropped.iter().rev().take(appended.no_space);
+                    log::error!(
+                        "buffer {}: no space left on device: oldest segment deleted ({} samples not yet sent) \
+                         to write block {}{}",
+                        disk.dir().display(),
+                        deleted.map(|m| u64::from(m.samples)).sum::<u64>(),
+                        block.seq,
+                        held_back(held)
+                    );
+                }
+                self.forget_deleted(&appended.dropped, appended.no_space);
             }
             Err(e) => {
                 if let Some(held) = self.append_errors.pass(Instant::now()) {
                     log::error!(
-                        "buffer: {}; block {} ({} samples) dropped{}",
+                        "buffer {}: {}; block {} ({} samples) dropped{}",
+                        disk.dir().display(),
                         e.error,
                         block.seq,
                         block.samples,
                         held_back(held)
                     );
                 }
-                self.forget_deleted(&e.dropped);
+                let reason = if e.error.is_no_space() { DropReason::NoSpace } else { DropReason::DiskFull };
+                self.forget_deleted(&e.dropped, e.no_space);
                 self.forget(block.seq);
-                self.lose(DropReason::DiskFull, 1, u64::from(block.samples));
+                self.lose(reason, 1, u64::from(block.samples));
             }
         }
     }
 
-    /// Forgets blocks whose segment the disk deleted to stay within
-    /// `buffer.disk`, and counts them.
-    fn forget_deleted(&mut self, deleted: &[BlockMeta]) {
-        let (mut blocks, mut samples) = (0, 0);
-        for meta in deleted {
-            let Some(i) = self.backlog.iter().position(|(m, _)| m.seq == meta.seq) else { continue };
-            self.backlog.remove(i);
-            self.forget(meta.seq);
-            if i == 0 {
-                self.head = None;
+    /// Forgets blocks whose segment the disk deleted to stay within `buffer.disk` (or, the
+    /// last `no_space` of them, because the file system was full), and counts them.
+    fn forget_deleted(&mut self, deleted: &[BlockMeta], no_space: usize) {
+        let budget = deleted.len().saturating_sub(no_space);
+        for (part, reason) in
+            [(&deleted[..budget], DropReason::DiskFull), (&deleted[budget..], DropReason::NoSpace)]
+        {
+            let (mut blocks, mut samples) = (0, 0);
+            for meta in part {
+                let Some(i) = self.backlog.iter().position(|(m, _)| m.seq == meta.seq) else { continue };
+                self.backlog.remove(i);
+                self.forget(meta.seq);
+                if i == 0 {
+                    self.head = None;
+                }
+                self.backlog_samples -= u64::from(meta.samples);
+                blocks += 1;
+                samples += u64::from(meta.samples);
             }
-            self.backlog_samples -= u64::from(meta.samples);
-            blocks += 1;
-            samples += u64::from(meta.samples);
+            self.lose(reason, blocks, samples);
         }
-        self.lose(DropReason::DiskFull, blocks, samples);
     }
 
     fn remove(&mut self, seq: u64, reason: Option<DropReason>) {

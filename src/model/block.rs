@@ -32,6 +32,9 @@ pub enum DropReason {
     BufferFull,
     /// `buffer.disk` was full: the oldest segment was deleted.
     DiskFull,
+    /// The file system holding `data_dir` was full (ENOSPC) before `buffer.disk` was: the
+    /// oldest segment was deleted to make room, or the block could not be written at all.
+    NoSpace,
     /// A spilled record failed its checksum, was torn by a crash, or sat in a
     /// segment whose fsync failed.
     Corrupt,
@@ -44,9 +47,10 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::BufferFull,
         DropReason::DiskFull,
+        DropReason::NoSpace,
         DropReason::Corrupt,
         DropReason::TooOld,
         DropReason::TooLarge,
@@ -57,6 +61,7 @@ impl DropReason {
         match self {
             DropReason::BufferFull => "buffer_full",
             DropReason::DiskFull => "disk_full",
+            DropReason::NoSpace => "no_space",
             DropReason::Corrupt => "corrupt",
             DropReason::TooOld => "too_old",
             DropReason::TooLarge => "too_large",
@@ -71,6 +76,10 @@ impl DropReason {
                 "memory buffer full and nowhere to spill (raise buffer.memory, check data_dir)"
             }
             DropReason::DiskFull => "buffer.disk full, oldest segment deleted (raise buffer.disk)",
+            DropReason::NoSpace => {
+                "no space left on device for data_dir before buffer.disk was reached: oldest segment \
+                 deleted or block not written (free space there, or lower buffer.disk)"
+            }
             DropReason::Corrupt => "damaged on disk (torn by a crash, checksum mismatch, or failed fsync)",
             DropReason::TooOld => "older than buffer.max_age",
             DropReason::TooLarge => "a single series too large for the receiver (413)",

@@ -13,6 +13,8 @@ pub struct AppendError {
     pub error: DiskError,
     /// Undelivered blocks of segments deleted before the failure: dropped, disk full.
     pub dropped: Vec<BlockMeta>,
+    /// How many of `dropped`, at its end, went because the file system was full (ENOSPC).
+    pub no_space: usize,
 }
 
 /// Which file an I/O error is about.
@@ -52,7 +54,8 @@ pub enum DiskError {
 }
 
 impl DiskError {
-    pub(super) fn is_no_space(&self) -> bool {
+    /// ENOSPC: the file system is full (whatever `buffer.disk` allows).
+    pub fn is_no_space(&self) -> bool {
         matches!(self, DiskError::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull)
     }
 }

@@ -1,8 +1,10 @@
 //! The file system calls `Disk` makes: the seam for fault injection (`SegmentFile`, opened by
-//! an `Opener`), and the directory operations around it, which are not fault-injected.
+//! an `Opener`), and the directory, cursor and delivered-file operations around it, which are
+//! not fault-injected but are recorded in tests (`trace`: the power-loss test replays them).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::{DiskError, Target};
@@ -76,7 +78,7 @@ pub(super) fn segment_path(dir: &Path, index: u64) -> PathBuf {
 
 /// Removes a segment file; one already gone counts as removed.
 pub(super) fn remove_segment(dir: &Path, index: u64) -> Result<(), DiskError> {
-    match fs::remove_file(segment_path(dir, index)) {
+    match remove_file(&segment_path(dir, index)) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => {
             Err(DiskError::Io { op: "remove", target: Target::Segment(index), source: e })
         }
@@ -87,7 +89,115 @@ pub(super) fn remove_segment(dir: &Path, index: u64) -> Result<(), DiskError> {
 /// Makes creates and deletes in `dir` durable.
 pub(super) fn sync_dir(dir: &Path) -> Result<(), DiskError> {
     let synced = File::open(dir).and_then(|d| d.sync_all());
+    trace::record(&synced, dir, || trace::Op::SyncDir);
     synced.map_err(|source| DiskError::Io { op: "sync", target: Target::Dir(dir.into()), source })
+}
+
+pub(super) fn remove_file(path: &Path) -> io::Result<()> {
+    let removed = fs::remove_file(path);
+    trace::record(&removed, path, || trace::Op::Remove);
+    removed
+}
+
+/// Opens the cursor file for writing in place: created if missing, never truncated.
+pub(super) fn open_in_place(path: &Path) -> io::Result<File> {
+    let existed = path.exists();
+    let file = OpenOptions::new().write(true).create(true).truncate(false).open(path);
+    trace::record(&file, path, || if existed { trace::Op::Open } else { trace::Op::Create });
+    file
+}
+
+pub(super) fn write_at(file: &File, path: &Path, buf: &[u8], offset: u64) -> io::Result<()> {
+    let written = file.write_all_at(buf, offset);
+    trace::record(&written, path, || trace::Op::Write { offset: Some(offset), bytes: buf.to_vec() });
+    written
+}
+
+pub(super) fn sync_data(file: &File, path: &Path) -> io::Result<()> {
+    let synced = file.sync_data();
+    trace::record(&synced, path, || trace::Op::Sync);
+    synced
+}
+
+/// Writes `bytes` as the whole of a new file at `path` (replacing one there), synced.
+pub(super) fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let file = File::create(path);
+    trace::record(&file, path, || trace::Op::Create);
+    let file = file?;
+    let written = io::Write::write_all(&mut &file, bytes);
+    trace::record(&written, path, || trace::Op::Write { offset: None, bytes: bytes.to_vec() });
+    written?;
+    let synced = file.sync_all();
+    trace::record(&synced, path, || trace::Op::Sync);
+    synced
+}
+
+pub(super) fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    let renamed = fs::rename(from, to);
+    trace::record(&renamed, from, || trace::Op::Rename(to.into()));
+    renamed
+}
+
+/// What the file system calls above did, for the power-loss test: each successful call is
+/// handed to the recorder registered for a directory its path is in. Without `cfg(test)`,
+/// nothing is recorded and `record` is empty.
+pub(crate) mod trace {
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    /// One successful call on a file (or, `SyncDir`, on a directory).
+    #[derive(Clone, Debug, PartialEq)]
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) enum Op {
+        /// A new empty file (an existing one is truncated).
+        Create,
+        /// An existing file opened; nothing changes.
+        Open,
+        /// At `offset`, or at the end.
+        Write {
+            offset: Option<u64>,
+            bytes: Vec<u8>,
+        },
+        SetLen(u64),
+        /// The file's data and size are durable.
+        Sync,
+        /// The directory's entries are durable.
+        SyncDir,
+        Remove,
+        Rename(PathBuf),
+    }
+
+    #[cfg(test)]
+    pub(crate) type Recorder = std::sync::Arc<std::sync::Mutex<Vec<(PathBuf, Op)>>>;
+
+    #[cfg(test)]
+    static RECORDERS: std::sync::Mutex<Vec<(PathBuf, Recorder)>> = std::sync::Mutex::new(Vec::new());
+
+    /// Records every call on a path under `dir` into `recorder` until `unregister`.
+    #[cfg(test)]
+    pub(crate) fn register(dir: &Path, recorder: Recorder) {
+        RECORDERS.lock().unwrap_or_else(|e| e.into_inner()).push((dir.into(), recorder));
+    }
+
+    #[cfg(test)]
+    pub(crate) fn unregister(dir: &Path) {
+        RECORDERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|(d, _)| d != dir);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn record<T>(result: &io::Result<T>, path: &Path, op: impl FnOnce() -> Op) {
+        if result.is_err() {
+            return;
+        }
+        let recorders = RECORDERS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, recorder)) = recorders.iter().find(|(dir, _)| path.starts_with(dir)) {
+            recorder.lock().unwrap_or_else(|e| e.into_inner()).push((path.into(), op()));
+        }
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    pub(crate) fn record<T>(_: &io::Result<T>, _: &Path, _: impl FnOnce() -> Op) {}
 }
 
 /// Writes all of `buf`, through short writes.

@@ -42,24 +42,26 @@ impl<O: Opener> Disk<O> {
         if record > limit {
             writer.discard();
             let error = DiskError::TooLarge { bytes: record, limit };
-            return Err(AppendError { error, dropped: Vec::new() });
+            return Err(AppendError { error, dropped: Vec::new(), no_space: 0 });
         }
         let mut dropped = Vec::new();
         let mut result = self.write_samples(&meta, writer, &mut payload, &mut into, &mut dropped);
+        let budget = dropped.len();
         if result.as_ref().is_err_and(DiskError::is_no_space) && !self.closed.is_empty() {
             // The oldest closed segment goes (never the open one), then once more.
             result = self
                 .remove_oldest(&mut dropped)
                 .and_then(|_| self.write_samples(&meta, writer, &mut payload, &mut into, &mut dropped));
         }
+        let no_space = dropped.len() - budget;
         match result {
             Ok(at) => {
                 writer.commit_to(at.segment);
-                Ok(Some((meta, Appended { at, dropped })))
+                Ok(Some((meta, Appended { at, dropped, no_space })))
             }
             Err(error) => {
                 writer.discard();
-                Err(AppendError { error, dropped })
+                Err(AppendError { error, dropped, no_space })
             }
         }
     }

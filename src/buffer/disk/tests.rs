@@ -1,3 +1,4 @@
+use std::fs::{self, OpenOptions};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -6,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::files::list_segments;
 use super::*;
 
+mod power;
 mod recovery;
 mod samples;
 
