@@ -14,8 +14,8 @@ pub mod fetch;
 pub mod metadata;
 pub mod pool;
 pub mod report;
-pub mod series;
 pub mod scratch;
+pub mod series;
 pub mod staleness;
 
 use std::cell::RefCell;
