@@ -58,6 +58,24 @@
 //! ```
 //!
 //! A file that is short, long or fails its checksum lists nothing: those blocks are sent again.
+//!
+//! # The draining file
+//!
+//! Sample records are sent a window at a time: consecutive records, their samples gathered per
+//! series and cut into requests (`compact::drain`); the records are delivered once every request
+//! of the window is. `draining` says how many requests of the window being sent were delivered,
+//! written at shutdown (and as each one is delivered while stopping), so a clean stop in the
+//! middle of a window re-sends none of them. It is written aside, synced and renamed, as
+//! `delivered` is, and removed once the window is delivered.
+//!
+//! ```text
+//! file     first_seq u64 LE | last_seq u64 LE | samples u64 LE | max_samples u32 LE
+//!          | requests u32 LE | crc32c u32 LE over the first 32 bytes          (36 bytes)
+//! ```
+//!
+//! It counts only for the window it names: the records `first_seq..=last_seq` read again hold
+//! `samples` samples and are cut into requests of `max_samples`. Anything else (another
+//! window, a file that fails its checksum) counts nothing: the window is sent whole.
 
 use std::fmt;
 use std::ops::Range;
@@ -352,6 +370,45 @@ fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
 /// Reads 8 bytes the caller has already bounds-checked; a short slice reads as 0.
 fn le_u64(bytes: &[u8], at: usize) -> u64 {
     bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes)
+}
+
+/// How far the window of sample records being sent was delivered (the draining file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub samples: u64,
+    pub max_samples: u32,
+    /// Requests of the window delivered, from the first.
+    pub requests: u32,
+}
+
+pub const PROGRESS_LEN: usize = 36;
+
+pub fn encode_progress(p: &Progress) -> [u8; PROGRESS_LEN] {
+    let mut out = [0u8; PROGRESS_LEN];
+    out[..8].copy_from_slice(&p.first_seq.to_le_bytes());
+    out[8..16].copy_from_slice(&p.last_seq.to_le_bytes());
+    out[16..24].copy_from_slice(&p.samples.to_le_bytes());
+    out[24..28].copy_from_slice(&p.max_samples.to_le_bytes());
+    out[28..32].copy_from_slice(&p.requests.to_le_bytes());
+    let crc = crc32c::crc32c(&out[..32]);
+    out[32..].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// `None` unless `bytes` is exactly a draining file whose checksum holds.
+pub fn decode_progress(bytes: &[u8]) -> Option<Progress> {
+    if bytes.len() != PROGRESS_LEN || le_u32(bytes, 32)? != crc32c::crc32c(&bytes[..32]) {
+        return None;
+    }
+    Some(Progress {
+        first_seq: le_u64(bytes, 0),
+        last_seq: le_u64(bytes, 8),
+        samples: le_u64(bytes, 16),
+        max_samples: le_u32(bytes, 24)?,
+        requests: le_u32(bytes, 28)?,
+    })
 }
 
 #[cfg(test)]
