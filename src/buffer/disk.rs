@@ -90,13 +90,23 @@ pub struct Disk<O: Opener = AppendOnly> {
     ahead: BTreeSet<u64>,
     /// Whether a `delivered` file exists.
     ahead_saved: bool,
-    /// Whether a `draining` file exists.
-    draining_saved: bool,
+    /// The `draining` file (`save_progress`).
+    draining: Draining,
     /// Generation of the cursor slot last written.
     generation: u32,
     cursor: Option<File>,
     /// The record being written, kept to reuse its allocation.
     record: Vec<u8>,
+}
+
+/// The draining file as last written.
+#[derive(Default)]
+struct Draining {
+    file: Option<File>,
+    /// Generation of the slot last written.
+    generation: u32,
+    /// Whether the slot last written names a window.
+    live: bool,
 }
 
 /// What is known about one segment file.
@@ -373,27 +383,38 @@ impl<O: Opener> Disk<O> {
         sync_dir(&self.dir)
     }
 
-    /// Persists how far the window of sample records being sent was delivered, or removes
-    /// the file (`None`). Written aside, synced, renamed over the old one.
+    /// Persists how far the window of sample records being sent was delivered, in place in
+    /// the slot not holding the last value (`segment.rs`, "The draining file"); `None`: the
+    /// window is delivered (written only if a window was named).
     pub fn save_progress(&mut self, progress: Option<&segment::Progress>) -> Result<(), DiskError> {
-        let path = self.dir.join(DRAINING_FILE);
-        let error = |op| move |source| DiskError::Io { op, target: Target::Delivered, source };
-        let Some(progress) = progress else {
-            if std::mem::take(&mut self.draining_saved) {
-                match fs::remove_file(&path) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(error("remove")(e)),
-                    _ => sync_dir(&self.dir)?,
-                }
-            }
-            return Ok(());
+        let progress = match progress {
+            Some(p) => p,
+            None if !self.draining.live => return Ok(()),
+            None => &segment::Progress::NONE,
         };
-        let tmp = self.dir.join(format!("{DRAINING_FILE}.tmp"));
-        let written = fs::write(&tmp, segment::encode_progress(progress))
-            .and_then(|()| File::open(&tmp)?.sync_all())
-            .and_then(|()| fs::rename(&tmp, &path));
-        written.map_err(error("write"))?;
-        self.draining_saved = true;
-        sync_dir(&self.dir)
+        let error = |op| move |source| DiskError::Io { op, target: Target::Delivered, source };
+        let file = match self.draining.file.take() {
+            Some(file) => file,
+            None => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(self.dir.join(DRAINING_FILE))
+                    .map_err(error("open"))?;
+                sync_dir(&self.dir)?;
+                file
+            }
+        };
+        let generation = self.draining.generation.wrapping_add(1);
+        let offset = u64::from(generation % 2) * segment::PROGRESS_SLOT_LEN as u64;
+        let written = file.write_all_at(&segment::encode_progress_slot(progress, generation), offset);
+        let synced = written.map_err(error("write")).and_then(|()| file.sync_data().map_err(error("sync")));
+        self.draining.file = Some(file);
+        synced?;
+        self.draining.generation = generation;
+        self.draining.live = progress.first_seq != u64::MAX;
+        Ok(())
     }
 
     /// Segment bytes on disk (the 32-byte cursor file aside).

@@ -63,19 +63,21 @@
 //!
 //! Sample records are sent a window at a time: consecutive records, their samples gathered per
 //! series and cut into requests (`compact::drain`); the records are delivered once every request
-//! of the window is. `draining` says how many requests of the window being sent were delivered,
-//! written at shutdown (and as each one is delivered while stopping), so a clean stop in the
-//! middle of a window re-sends none of them. It is written aside, synced and renamed, as
-//! `delivered` is, and removed once the window is delivered.
+//! of the window is (the cursor then moves past them). `draining` says how many requests of the
+//! window being sent were delivered, written as each one is, so a restart re-sends none of them
+//! (a crash: at most those in flight, as for blocks). Two slots written in turn, as the cursor's:
 //!
 //! ```text
-//! file     first_seq u64 LE | last_seq u64 LE | samples u64 LE | max_samples u32 LE
-//!          | requests u32 LE | crc32c u32 LE over the first 32 bytes          (36 bytes)
+//! slot     first_seq u64 LE | last_seq u64 LE | samples u64 LE | max_samples u32 LE
+//!          | requests u32 LE | generation u32 LE | crc32c u32 LE over the first 36 bytes
+//! file     slot 0 | slot 1                                          (80 bytes)
 //! ```
 //!
-//! It counts only for the window it names: the records `first_seq..=last_seq` read again hold
-//! `samples` samples and are cut into requests of `max_samples`. Anything else (another
-//! window, a file that fails its checksum) counts nothing: the window is sent whole.
+//! The valid slot with the newer generation counts, and only for the window it names: the
+//! records `first_seq..=last_seq` read again hold `samples` samples and are cut into requests
+//! of `max_samples`. Anything else (another window, no valid slot) counts nothing: the window
+//! is sent whole. A delivered window is overwritten with one that names no seq
+//! (`first_seq = u64::MAX`).
 
 use std::fmt;
 use std::ops::Range;
@@ -383,32 +385,49 @@ pub struct Progress {
     pub requests: u32,
 }
 
-pub const PROGRESS_LEN: usize = 36;
+impl Progress {
+    /// Names no window: what a slot says once its window is delivered.
+    pub const NONE: Progress =
+        Progress { first_seq: u64::MAX, last_seq: 0, samples: 0, max_samples: 0, requests: 0 };
+}
 
-pub fn encode_progress(p: &Progress) -> [u8; PROGRESS_LEN] {
-    let mut out = [0u8; PROGRESS_LEN];
+pub const PROGRESS_SLOT_LEN: usize = 40;
+pub const PROGRESS_LEN: usize = 2 * PROGRESS_SLOT_LEN;
+
+/// One draining slot: generation `generation` goes to slot `generation % 2`.
+pub fn encode_progress_slot(p: &Progress, generation: u32) -> [u8; PROGRESS_SLOT_LEN] {
+    let mut out = [0u8; PROGRESS_SLOT_LEN];
     out[..8].copy_from_slice(&p.first_seq.to_le_bytes());
     out[8..16].copy_from_slice(&p.last_seq.to_le_bytes());
     out[16..24].copy_from_slice(&p.samples.to_le_bytes());
     out[24..28].copy_from_slice(&p.max_samples.to_le_bytes());
     out[28..32].copy_from_slice(&p.requests.to_le_bytes());
-    let crc = crc32c::crc32c(&out[..32]);
-    out[32..].copy_from_slice(&crc.to_le_bytes());
+    out[32..36].copy_from_slice(&generation.to_le_bytes());
+    let crc = crc32c::crc32c(&out[..36]);
+    out[36..].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
-/// `None` unless `bytes` is exactly a draining file whose checksum holds.
-pub fn decode_progress(bytes: &[u8]) -> Option<Progress> {
-    if bytes.len() != PROGRESS_LEN || le_u32(bytes, 32)? != crc32c::crc32c(&bytes[..32]) {
-        return None;
+/// The progress and generation of the newer valid slot; `None` if neither is valid.
+pub fn decode_progress(bytes: &[u8]) -> Option<(Progress, u32)> {
+    let slot = |i: usize| {
+        let slot = bytes.get(i * PROGRESS_SLOT_LEN..(i + 1) * PROGRESS_SLOT_LEN)?;
+        if le_u32(slot, 36)? != crc32c::crc32c(&slot[..36]) {
+            return None;
+        }
+        let progress = Progress {
+            first_seq: le_u64(slot, 0),
+            last_seq: le_u64(slot, 8),
+            samples: le_u64(slot, 16),
+            max_samples: le_u32(slot, 24)?,
+            requests: le_u32(slot, 28)?,
+        };
+        Some((progress, le_u32(slot, 32)?))
+    };
+    match (slot(0), slot(1)) {
+        (Some(a), Some(b)) => Some(if (b.1.wrapping_sub(a.1) as i32) > 0 { b } else { a }),
+        (a, b) => a.or(b),
     }
-    Some(Progress {
-        first_seq: le_u64(bytes, 0),
-        last_seq: le_u64(bytes, 8),
-        samples: le_u64(bytes, 16),
-        max_samples: le_u32(bytes, 24)?,
-        requests: le_u32(bytes, 28)?,
-    })
 }
 
 #[cfg(test)]

@@ -95,7 +95,7 @@ impl<O: Opener> Disk<O> {
             delivered: cursor.map(|(seq, _)| seq),
             ahead: Default::default(),
             ahead_saved: false,
-            draining_saved: false,
+            draining: Default::default(),
             generation: cursor.map_or(0, |(_, generation)| generation),
             cursor: None,
             record: Vec::new(),
@@ -119,8 +119,10 @@ impl<O: Opener> Disk<O> {
         }
         match fs::read(dir.join(DRAINING_FILE)) {
             Ok(bytes) => {
-                disk.draining_saved = true;
-                recovery.draining = segment::decode_progress(&bytes);
+                let found = segment::decode_progress(&bytes);
+                disk.draining.generation = found.map_or(0, |(_, generation)| generation);
+                disk.draining.live = true;
+                recovery.draining = found.map(|(progress, _)| progress);
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => return Err(DiskError::Io { op: "read", target: Target::Delivered, source }),
