@@ -195,7 +195,8 @@ impl Buffer {
         }
     }
 
-    /// The next block to send, if any: the backlog's first, else the ring's.
+    /// The next block to send, if any: the backlog's first, else the ring's; `None` while the
+    /// backlog's first is a sample record (use `take`).
     pub fn oldest(&mut self) -> Option<SealedBlock> {
         if self.persist == Persist::Always && self.unsynced {
             // "always": a block is on disk before its first send.
@@ -203,6 +204,10 @@ impl Buffer {
         }
         while self.head.is_none() {
             let Some((meta, at)) = self.backlog.front().cloned() else { break };
+            if at.kind == Kind::Samples {
+                // Sample records go out only as requests cut by `take`; nothing else is older.
+                return None;
+            }
             let Some(disk) = &mut self.disk else { break };
             match disk.read(&at) {
                 Ok(block) => {
