@@ -3,11 +3,18 @@
 //! sample instead of sealing a block), to read records back and turn them into requests of
 //! 2,000 samples (the drain), and today's block sealing for comparison. A benchmark, not a
 //! test: it asserts nothing about time. `cargo bench --bench compact`.
+//!
+//! Then the live path through `Buffer` over real files (a temp dir): an outage of the same
+//! scrapes written (sample records, one per scrape as `sync_interval` would, each synced) and
+//! drained through `take`/`settle` with no HTTP (cursor and draining file fsyncs included),
+//! against today's sealed blocks spilled and drained the same way.
 
 use std::time::Instant;
 
+use outpost::buffer::Buffer;
 use outpost::buffer::compact::drain::Window;
 use outpost::buffer::compact::{Reader, Record, Writer};
+use outpost::config::{BufferConfig, Persist};
 use outpost::model::Labels;
 use outpost::parse::{self, Entry, Format};
 use outpost::staging::batch::Batch;
@@ -92,4 +99,70 @@ fn main() {
         samples / drain / 1e6,
         sent as f64 / samples
     );
+
+    let keys: Vec<Vec<u8>> = series.iter().map(|s| s.0.clone()).collect();
+    for logged in [false, true] {
+        live(&keys, &scrapes, logged);
+    }
+}
+
+/// An outage of `scrapes` through a `Buffer` on disk, then its drain: sample records
+/// (`logged`) or sealed blocks of 2,000 samples.
+fn live(series: &[Vec<u8>], scrapes: &[(i64, Vec<f64>)], logged: bool) {
+    let dir = std::env::temp_dir().join(format!("outpost-bench-compact-{}-{logged}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = BufferConfig {
+        memory: 4 << 20,
+        disk: 1 << 30,
+        segment: 4 << 20,
+        max_age: std::time::Duration::from_secs(100 * 365 * 86400),
+        sync_interval: std::time::Duration::from_secs(1),
+        persist: Persist::Outage,
+    };
+    let mut buffer = Buffer::open(&config, &dir);
+    buffer.set_max_samples(2000);
+    buffer.outage();
+    let samples = (scrapes.len() * series.len()) as f64;
+    let mut batch = Batch::default();
+    let (mut peak, t) = (0, Instant::now());
+    for (ts, values) in scrapes {
+        for (labels, value) in series.iter().zip(values) {
+            if logged {
+                buffer.push_sample(labels, *ts, *value);
+            } else {
+                batch.push(labels, *value, *ts);
+                if batch.samples() >= 2000 {
+                    let block = batch.seal(buffer.next_seq()).expect("samples");
+                    buffer.push(block);
+                }
+            }
+        }
+        buffer.sync();
+        peak = peak.max(buffer.disk_bytes());
+    }
+    if let Some(block) = batch.seal(buffer.next_seq()) {
+        buffer.push(block);
+    }
+    buffer.sync();
+    let write_ns = t.elapsed().as_nanos() as f64 / samples;
+    let on_disk = buffer.disk_bytes().max(peak);
+    let (t, mut sent, mut wire, mut requests) = (Instant::now(), 0u64, 0usize, 0);
+    while let Some(block) = buffer.take() {
+        sent += u64::from(block.samples);
+        wire += block.payload.len();
+        requests += 1;
+        buffer.settle(block.seq);
+    }
+    let drain = t.elapsed().as_secs_f64();
+    let kind = if logged { "sample records" } else { "sealed blocks (before)" };
+    println!(
+        "live path, {kind}: write {write_ns:.0} ns/sample (incl. a write and fsync per scrape), {:.2} B/sample on disk; \
+         drain {:.2} M samples/s ({requests} requests, {:.2} B/sample on the wire, {} of {samples} samples)",
+        on_disk as f64 / samples,
+        sent as f64 / drain / 1e6,
+        wire as f64 / sent as f64,
+        sent
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

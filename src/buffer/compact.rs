@@ -324,6 +324,17 @@ impl Writer {
         self.segment
     }
 
+    /// Takes the pushed samples out, each series' in the order pushed (labels, timestamp,
+    /// value), and forgets them as `discard` does: they leave the log (the backlog was
+    /// delivered while they waited, and they become sealed blocks in RAM).
+    pub fn take_pending(&mut self) -> Vec<(Arc<[u8]>, i64, f64)> {
+        let rows = std::mem::take(&mut self.rows);
+        let taken =
+            rows.iter().map(|&(id, ts, v)| (self.dict[id as usize].clone(), ts, f64::from_bits(v))).collect();
+        self.discard();
+        taken
+    }
+
     /// Forgets the pushed samples (their record could not be written).
     pub fn discard(&mut self) {
         for labels in self.dict.drain(self.committed..) {

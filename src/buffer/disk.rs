@@ -22,8 +22,8 @@ use bytes::Bytes;
 pub use error::{AppendError, DiskError, Target};
 pub use files::{AppendOnly, Opener, SegmentFile};
 use files::{
-    CURSOR_FILE, DELIVERED_FILE, open_in_place, remove_file, remove_segment, rename, segment_path, sync_dir,
-    write_all, write_at, write_synced,
+    CURSOR_FILE, DELIVERED_FILE, DRAINING_FILE, open_in_place, remove_file, remove_segment, rename,
+    segment_path, sync_dir, write_all, write_at, write_synced,
 };
 pub use lock::{DirLock, LOCK_FILE, LockError};
 pub use recover::{Recovery, SegmentDamage};
@@ -31,14 +31,36 @@ pub use recover::{Recovery, SegmentDamage};
 use super::segment::{
     self, BlockMeta, CURSOR_SLOT_LEN, Damage, Frame, HEADER_LEN, MAX_PAYLOAD, RECORD_OVERHEAD, VERSION,
 };
+use crate::buffer::compact::{KIND_SAMPLES, RecordError};
 use crate::model::SealedBlock;
 
-/// Where a block is: its segment, and the offset and length of its payload in that file.
+/// Where a record is: its segment, and the offset and length of its block (after a version 2
+/// kind byte) or sample payload in that file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Location {
     pub segment: u64,
     pub offset: u64,
     pub len: u32,
+    pub kind: Kind,
+}
+
+/// What a record at a `Location` holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kind {
+    /// A sealed block, the whole payload of a version 1 record.
+    #[default]
+    Block,
+    /// A sealed block in a version 2 record, after its kind byte (`compact.rs`, kind 0).
+    TaggedBlock,
+    /// Compact samples (`compact.rs`): decodable only after the segment's records before it.
+    Samples,
+}
+
+impl Kind {
+    /// Bytes between the record's meta and the location's offset.
+    fn skip(self) -> u64 {
+        u64::from(self == Kind::TaggedBlock)
+    }
 }
 
 /// An append's result: where the block went.
@@ -74,11 +96,23 @@ pub struct Disk<O: Opener = AppendOnly> {
     ahead: BTreeSet<u64>,
     /// Whether a `delivered` file exists.
     ahead_saved: bool,
+    /// The `draining` file (`save_progress`).
+    draining: Draining,
     /// Generation of the cursor slot last written.
     generation: u32,
     cursor: Option<File>,
     /// The record being written, kept to reuse its allocation.
     record: Vec<u8>,
+}
+
+/// The draining file as last written.
+#[derive(Default)]
+struct Draining {
+    file: Option<File>,
+    /// Generation of the slot last written.
+    generation: u32,
+    /// Whether the slot last written names a window.
+    live: bool,
 }
 
 /// What is known about one segment file.
@@ -166,7 +200,13 @@ impl<O: Opener> Disk<O> {
         segment.bytes += record;
         segment.blocks.push(*meta);
         self.open = Some((segment, file));
-        Ok(Location { segment: index, offset: good + RECORD_OVERHEAD as u64, len: payload.len() as u32 })
+        let kind = if version == VERSION { Kind::Block } else { Kind::Samples };
+        Ok(Location {
+            segment: index,
+            offset: good + RECORD_OVERHEAD as u64,
+            len: payload.len() as u32,
+            kind,
+        })
     }
 
     fn close(&mut self, open: Option<(Segment, O::File)>) {
@@ -231,8 +271,12 @@ impl<O: Opener> Disk<O> {
     /// The block at `at`, its checksum checked again.
     pub fn read(&self, at: &Location) -> Result<SealedBlock, DiskError> {
         let corrupt = |damage| DiskError::Corrupt { segment: at.segment, offset: at.offset, damage };
-        let len = at.len as usize;
-        let start = at.offset.checked_sub(RECORD_OVERHEAD as u64).filter(|_| len <= MAX_PAYLOAD);
+        if at.kind == Kind::Samples {
+            return Err(corrupt(Damage::Record(RecordError::UnknownKind(KIND_SAMPLES))));
+        }
+        let (len, skip) = (at.len as usize + at.kind.skip() as usize, at.kind.skip() as usize);
+        let start =
+            at.offset.checked_sub(RECORD_OVERHEAD as u64 + at.kind.skip()).filter(|_| len <= MAX_PAYLOAD);
         let Some(start) = start else { return Err(corrupt(Damage::Length(at.len))) };
         let error = |op| move |source| DiskError::Io { op, target: Target::Segment(at.segment), source };
         let file = File::open(segment_path(&self.dir, at.segment)).map_err(error("open"))?;
@@ -246,11 +290,32 @@ impl<O: Opener> Disk<O> {
         };
         Ok(SealedBlock {
             seq: meta.seq,
-            payload: Bytes::from(buf).slice(RECORD_OVERHEAD..),
+            payload: Bytes::from(buf).slice(RECORD_OVERHEAD + skip..),
             samples: meta.samples,
             min_timestamp_ms: meta.min_timestamp_ms,
             max_timestamp_ms: meta.max_timestamp_ms,
         })
+    }
+
+    /// The bytes `range` of segment `segment` (whole records, as a drain of sample records
+    /// reads them: `Buffer`), or fewer if the file ends first.
+    pub fn read_bytes(&self, segment: u64, range: std::ops::Range<u64>) -> Result<Vec<u8>, DiskError> {
+        let error = |op| move |source| DiskError::Io { op, target: Target::Segment(segment), source };
+        let file = File::open(segment_path(&self.dir, segment)).map_err(error("open"))?;
+        // Locations come from this segment's index, within its length.
+        let len = usize::try_from(range.end.saturating_sub(range.start)).unwrap_or(usize::MAX);
+        let mut buf = vec![0; len];
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read_at(&mut buf[filled..], range.start + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(error("read")(source)),
+            }
+        }
+        buf.truncate(filled);
+        Ok(buf)
     }
 
     /// Persists "every block up to `seq` is delivered", then deletes the segments that holds
@@ -322,6 +387,38 @@ impl<O: Opener> Disk<O> {
         written.map_err(error("write"))?;
         self.ahead_saved = true;
         sync_dir(&self.dir)
+    }
+
+    /// Persists how far the window of sample records being sent was delivered, in place in
+    /// the slot not holding the last value (`segment.rs`, "The draining file"); `None`: the
+    /// window is delivered (written only if a window was named).
+    pub fn save_progress(&mut self, progress: Option<&segment::Progress>) -> Result<(), DiskError> {
+        let progress = match progress {
+            Some(p) => p,
+            None if !self.draining.live => return Ok(()),
+            None => &segment::Progress::NONE,
+        };
+        let error = |op| move |source| DiskError::Io { op, target: Target::Delivered, source };
+        let file = match self.draining.file.take() {
+            Some(file) => file,
+            None => {
+                let file = open_in_place(&self.dir.join(DRAINING_FILE)).map_err(error("open"))?;
+                sync_dir(&self.dir)?;
+                file
+            }
+        };
+        let generation = self.draining.generation.wrapping_add(1);
+        let offset = u64::from(generation % 2) * segment::PROGRESS_SLOT_LEN as u64;
+        let path = self.dir.join(DRAINING_FILE);
+        let written = write_at(&file, &path, &segment::encode_progress_slot(progress, generation), offset);
+        let synced = written
+            .map_err(error("write"))
+            .and_then(|()| files::sync_data(&file, &path).map_err(error("sync")));
+        self.draining.file = Some(file);
+        synced?;
+        self.draining.generation = generation;
+        self.draining.live = progress.first_seq != u64::MAX;
+        Ok(())
     }
 
     /// Segment bytes on disk (the 32-byte cursor file aside).

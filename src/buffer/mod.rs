@@ -18,23 +18,31 @@
 //! disk, and from then on every new block is written as it is sealed, until
 //! the backlog on disk is delivered (`persist = "outage"`); with
 //! `persist = "always"` every block is written, and synced, before it is sent.
+//! With `persist = "outage"`, samples appended while spilling go to the
+//! compact log instead of becoming blocks (`replay.rs`): one record per
+//! `sync_interval`, sent back grouped per series.
 //! Losses are collected as `Loss` values, one `DropReason` each.
 
 pub mod compact;
 pub mod disk;
+mod replay;
 pub mod ring;
 pub mod segment;
+mod spill;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::path::Path;
-use std::time::{Duration, Instant};
 
-use crate::config::{BufferConfig, Persist};
-use crate::log::{Throttle, held_back};
+use std::time::Duration;
+
+use crate::config::Persist;
+use crate::log::Throttle;
 use crate::model::{DropReason, SealedBlock};
+use compact::Writer;
+use disk::Kind;
 use disk::{Disk, Location};
 use ring::Ring;
 use segment::BlockMeta;
+use segment::Progress;
 
 /// Samples lost for one reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +96,19 @@ pub struct Buffer {
     lookahead: usize,
     /// Shutting down: a block delivered ahead of the cursor is persisted at once.
     closing: bool,
+    /// Samples for the compact log, waiting for their record (`replay.rs`).
+    writer: Writer,
+    /// The window of sample records being sent.
+    drain: Option<replay::Drain>,
+    /// Where decoding of the segment being drained stands.
+    log_reader: Option<replay::LogReader>,
+    /// The `draining` file read at open, until its window is opened.
+    resume: Option<Progress>,
+    /// `max_samples_per_send`: requests cut from sample records hold at most this many.
+    max_samples: usize,
+    /// Samples the writer holds at most before writing a record.
+    record_samples: usize,
+    max_age: Duration,
 }
 
 impl Buffer {
@@ -111,63 +132,24 @@ impl Buffer {
             in_flight: BTreeSet::new(),
             lookahead: LOOKAHEAD_PER_SHARD,
             closing: false,
+            writer: Writer::default(),
+            drain: None,
+            log_reader: None,
+            resume: None,
+            max_samples: 2000,
+            record_samples: 1 << 16,
+            max_age: Duration::from_secs(3600),
         }
+    }
+
+    /// `max_samples_per_send`: the most samples a request cut from sample records holds.
+    pub fn set_max_samples(&mut self, max_samples: usize) {
+        self.max_samples = max_samples.max(1);
     }
 
     /// Sizes the lookahead of `take` for up to `shards` shards.
     pub fn set_max_shards(&mut self, shards: usize) {
         self.lookahead = LOOKAHEAD_PER_SHARD * shards.max(1);
-    }
-
-    /// Opens the segment log under `dir`, recovering what a previous run left:
-    /// torn or corrupt tails are truncated and counted, undelivered blocks
-    /// become the backlog, sent before any new block.
-    pub fn open(config: &BufferConfig, dir: &Path) -> Self {
-        let mut buffer = Buffer::in_memory(usize::try_from(config.memory).unwrap_or(usize::MAX));
-        buffer.persist = config.persist;
-        match Disk::open(dir, config.segment, config.disk) {
-            Ok((disk, recovery)) => {
-                let undelivered = |m: &&BlockMeta| recovery.cursor.is_none_or(|c| m.seq > c);
-                for damage in &recovery.damaged {
-                    let lost: Vec<&BlockMeta> = damage.lost.iter().filter(undelivered).collect();
-                    let samples = lost.iter().map(|m| u64::from(m.samples)).sum();
-                    log::warn!(
-                        "buffer {}: segment {:08} damaged at offset {} ({}): {} bytes truncated, {} blocks lost",
-                        dir.display(),
-                        damage.segment,
-                        damage.offset,
-                        damage.damage.as_ref().map_or("torn by a crash".to_string(), ToString::to_string),
-                        damage.bytes,
-                        lost.len() as u64 + damage.unreadable
-                    );
-                    buffer.lose(DropReason::Corrupt, lost.len() as u64 + damage.unreadable, samples);
-                }
-                for (segment, damage) in &recovery.unread {
-                    log::warn!(
-                        "buffer {}: segment {segment:08} kept and not sent: {damage} (a later outpost may read it)",
-                        dir.display()
-                    );
-                }
-                buffer.next_seq = recovery.next_seq;
-                for (meta, at) in recovery.pending {
-                    buffer.backlog_samples += u64::from(meta.samples);
-                    buffer.next_seq = buffer.next_seq.max(meta.seq + 1);
-                    buffer.backlog.push_back((meta, at));
-                }
-                if !buffer.backlog.is_empty() {
-                    log::info!(
-                        "buffer {}: {} blocks ({} samples) from a previous run will be sent first",
-                        dir.display(),
-                        buffer.backlog.len(),
-                        buffer.backlog_samples
-                    );
-                    buffer.spilling = true;
-                }
-                buffer.disk = Some(disk);
-            }
-            Err(e) => log::error!("buffer: {e}; buffering in memory only"),
-        }
-        buffer
     }
 
     /// The sequence number the next sealed block must carry.
@@ -213,7 +195,8 @@ impl Buffer {
         }
     }
 
-    /// The next block to send, if any: the backlog's first, else the ring's.
+    /// The next block to send, if any: the backlog's first, else the ring's; `None` while the
+    /// backlog's first is a sample record (use `take`).
     pub fn oldest(&mut self) -> Option<SealedBlock> {
         if self.persist == Persist::Always && self.unsynced {
             // "always": a block is on disk before its first send.
@@ -221,6 +204,10 @@ impl Buffer {
         }
         while self.head.is_none() {
             let Some((meta, at)) = self.backlog.front().cloned() else { break };
+            if at.kind == Kind::Samples {
+                // Sample records go out only as requests cut by `take`; nothing else is older.
+                return None;
+            }
             let Some(disk) = &mut self.disk else { break };
             match disk.read(&at) {
                 Ok(block) => {
@@ -248,6 +235,14 @@ impl Buffer {
             let seq = self.ready()?;
             let i = self.backlog.binary_search_by_key(&seq, |(m, _)| m.seq).ok();
             let at = i.and_then(|i| self.backlog.get(i)).map(|(_, at)| *at);
+            if let (Some(i), Some(at)) = (i, at)
+                && at.kind == Kind::Samples
+            {
+                let Some(request) = self.take_request(i) else { continue };
+                self.replayed += 1;
+                self.in_flight.insert(seq);
+                return Some(request);
+            }
             let block = match (at, &self.disk) {
                 (Some(at), Some(disk)) => match disk.read(&at) {
                     Ok(block) => {
@@ -314,52 +309,6 @@ impl Buffer {
         self.remove(seq, Some(reason));
     }
 
-    /// A send failed: an outage begins, the ring goes to disk.
-    pub fn outage(&mut self) {
-        if !self.spilling && self.disk.is_some() {
-            if !self.ring.is_empty() {
-                log::info!("buffer: receiver unreachable, spilling {} blocks to disk", self.ring.len());
-            }
-            self.spill_all();
-        }
-    }
-
-    /// Writes every block in RAM to disk and syncs (outage, full ring, shutdown).
-    pub fn spill_all(&mut self) {
-        if self.disk.is_none() {
-            return;
-        }
-        self.spilling = true;
-        for block in self.ring.take_all() {
-            self.write(block);
-        }
-        self.sync();
-        if let Some(Err(e)) = self.disk.as_mut().map(Disk::save_ahead) {
-            log::error!("buffer: {e}; blocks delivered out of order may be sent again after a restart");
-        }
-    }
-
-    /// Shutdown: spills everything; requests still in flight that are delivered
-    /// before the process exits are recorded on disk as they settle.
-    pub fn close(&mut self) {
-        self.closing = true;
-        self.spill_all();
-    }
-
-    /// Syncs what was written since the last sync.
-    pub fn sync(&mut self) {
-        let Some(disk) = &mut self.disk else { return };
-        if !std::mem::take(&mut self.unsynced) {
-            return;
-        }
-        if let Err(e) = disk.sync() {
-            // The disk layer poisoned the segment: never appended to again,
-            // later blocks go to a new one. Its records stay readable (they
-            // are in the page cache) but would not survive a power loss.
-            log::error!("buffer: {e}");
-        }
-    }
-
     /// Losses since the last call.
     pub fn take_losses(&mut self) -> Vec<Loss> {
         std::mem::take(&mut self.losses)
@@ -388,7 +337,7 @@ impl Buffer {
     }
 
     pub fn pending_samples(&self) -> u64 {
-        self.ring.samples() + self.backlog_samples
+        self.ring.samples() + self.backlog_samples + self.log_pending()
     }
 
     /// Samples in blocks on disk.
@@ -404,77 +353,10 @@ impl Buffer {
         self.replayed
     }
 
-    fn write(&mut self, block: SealedBlock) {
-        let Some(disk) = &mut self.disk else { return };
-        let meta = BlockMeta::of(&block);
-        debug_assert!(
-            self.ring.is_empty() || self.ring.newest_seq() < Some(block.seq),
-            "BUG: disk block newer than RAM"
-        );
-        match disk.append(&meta, &block.payload) {
-            Ok(appended) => {
-                self.unsynced = true;
-                self.spilled += 1;
-                self.backlog_samples += u64::from(meta.samples);
-                self.backlog.push_back((meta, appended.at));
-                if appended.no_space > 0
-                    && let Some(held) = self.append_errors.pass(Instant::now())
-                {
-                    let deleted = appended.dropped.iter().rev().take(appended.no_space);
-                    log::error!(
-                        "buffer {}: no space left on device: oldest segment deleted ({} samples not yet sent) \
-                         to write block {}{}",
-                        disk.dir().display(),
-                        deleted.map(|m| u64::from(m.samples)).sum::<u64>(),
-                        block.seq,
-                        held_back(held)
-                    );
-                }
-                self.forget_deleted(&appended.dropped, appended.no_space);
-            }
-            Err(e) => {
-                if let Some(held) = self.append_errors.pass(Instant::now()) {
-                    log::error!(
-                        "buffer {}: {}; block {} ({} samples) dropped{}",
-                        disk.dir().display(),
-                        e.error,
-                        block.seq,
-                        block.samples,
-                        held_back(held)
-                    );
-                }
-                let reason = if e.error.is_no_space() { DropReason::NoSpace } else { DropReason::DiskFull };
-                self.forget_deleted(&e.dropped, e.no_space);
-                self.forget(block.seq);
-                self.lose(reason, 1, u64::from(block.samples));
-            }
-        }
-    }
-
-    /// Forgets blocks whose segment the disk deleted to stay within `buffer.disk` (or, the
-    /// last `no_space` of them, because the file system was full), and counts them.
-    fn forget_deleted(&mut self, deleted: &[BlockMeta], no_space: usize) {
-        let budget = deleted.len().saturating_sub(no_space);
-        for (part, reason) in
-            [(&deleted[..budget], DropReason::DiskFull), (&deleted[budget..], DropReason::NoSpace)]
-        {
-            let (mut blocks, mut samples) = (0, 0);
-            for meta in part {
-                let Some(i) = self.backlog.iter().position(|(m, _)| m.seq == meta.seq) else { continue };
-                self.backlog.remove(i);
-                self.forget(meta.seq);
-                if i == 0 {
-                    self.head = None;
-                }
-                self.backlog_samples -= u64::from(meta.samples);
-                blocks += 1;
-                samples += u64::from(meta.samples);
-            }
-            self.lose(reason, blocks, samples);
-        }
-    }
-
     fn remove(&mut self, seq: u64, reason: Option<DropReason>) {
+        if self.settle_request(seq, reason) {
+            return;
+        }
         self.forget(seq);
         let position = self.backlog.binary_search_by_key(&seq, |(m, _)| m.seq).ok();
         let removed = match position {
@@ -483,18 +365,7 @@ impl Buffer {
                 self.backlog.pop_front();
                 self.head = None;
                 self.backlog_samples -= samples;
-                if let Some(disk) = &mut self.disk {
-                    // The prefix now also covers blocks delivered ahead of this one.
-                    let next = self.backlog.front().map_or(u64::MAX, |(m, _)| m.seq);
-                    let upto = disk.ahead().take_while(|s| *s < next).last().map_or(seq, |s| s.max(seq));
-                    if let Err(e) = disk.set_delivered(upto) {
-                        log::error!("buffer: {e}");
-                    }
-                }
-                if self.backlog.is_empty() && self.persist == Persist::Outage && self.spilling {
-                    log::info!("buffer: backlog delivered, back to memory only");
-                    self.spilling = false;
-                }
+                self.delivered_front(seq);
                 Some(samples)
             }
             Some(i) => {
@@ -514,6 +385,22 @@ impl Buffer {
         };
         if let (Some(reason), Some(samples)) = (reason, removed) {
             self.lose(reason, 1, samples);
+        }
+    }
+
+    /// The backlog's front up to `seq` left it: the cursor moves there (and past the blocks
+    /// delivered ahead of it), and an empty backlog ends the outage.
+    fn delivered_front(&mut self, seq: u64) {
+        if let Some(disk) = &mut self.disk {
+            // The prefix now also covers blocks delivered ahead of this one.
+            let next = self.backlog.front().map_or(u64::MAX, |(m, _)| m.seq);
+            let upto = disk.ahead().take_while(|s| *s < next).last().map_or(seq, |s| s.max(seq));
+            if let Err(e) = disk.set_delivered(upto) {
+                log::error!("buffer: {e}");
+            }
+        }
+        if self.backlog.is_empty() && self.persist == Persist::Outage && self.spilling {
+            self.back_to_memory();
         }
     }
 

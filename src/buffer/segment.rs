@@ -58,6 +58,26 @@
 //! ```
 //!
 //! A file that is short, long or fails its checksum lists nothing: those blocks are sent again.
+//!
+//! # The draining file
+//!
+//! Sample records are sent a window at a time: consecutive records, their samples gathered per
+//! series and cut into requests (`compact::drain`); the records are delivered once every request
+//! of the window is (the cursor then moves past them). `draining` says how many requests of the
+//! window being sent were delivered, written as each one is, so a restart re-sends none of them
+//! (a crash: at most those in flight, as for blocks). Two slots written in turn, as the cursor's:
+//!
+//! ```text
+//! slot     first_seq u64 LE | last_seq u64 LE | samples u64 LE | max_samples u32 LE
+//!          | requests u32 LE | generation u32 LE | crc32c u32 LE over the first 36 bytes
+//! file     slot 0 | slot 1                                          (80 bytes)
+//! ```
+//!
+//! The valid slot with the newer generation counts, and only for the window it names: the
+//! records `first_seq..=last_seq` read again hold `samples` samples and are cut into requests
+//! of `max_samples`. Anything else (another window, no valid slot) counts nothing: the window
+//! is sent whole. A delivered window is overwritten with one that names no seq
+//! (`first_seq = u64::MAX`).
 
 use std::fmt;
 use std::ops::Range;
@@ -352,6 +372,62 @@ fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
 /// Reads 8 bytes the caller has already bounds-checked; a short slice reads as 0.
 fn le_u64(bytes: &[u8], at: usize) -> u64 {
     bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes)
+}
+
+/// How far the window of sample records being sent was delivered (the draining file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub samples: u64,
+    pub max_samples: u32,
+    /// Requests of the window delivered, from the first.
+    pub requests: u32,
+}
+
+impl Progress {
+    /// Names no window: what a slot says once its window is delivered.
+    pub const NONE: Progress =
+        Progress { first_seq: u64::MAX, last_seq: 0, samples: 0, max_samples: 0, requests: 0 };
+}
+
+pub const PROGRESS_SLOT_LEN: usize = 40;
+pub const PROGRESS_LEN: usize = 2 * PROGRESS_SLOT_LEN;
+
+/// One draining slot: generation `generation` goes to slot `generation % 2`.
+pub fn encode_progress_slot(p: &Progress, generation: u32) -> [u8; PROGRESS_SLOT_LEN] {
+    let mut out = [0u8; PROGRESS_SLOT_LEN];
+    out[..8].copy_from_slice(&p.first_seq.to_le_bytes());
+    out[8..16].copy_from_slice(&p.last_seq.to_le_bytes());
+    out[16..24].copy_from_slice(&p.samples.to_le_bytes());
+    out[24..28].copy_from_slice(&p.max_samples.to_le_bytes());
+    out[28..32].copy_from_slice(&p.requests.to_le_bytes());
+    out[32..36].copy_from_slice(&generation.to_le_bytes());
+    let crc = crc32c::crc32c(&out[..36]);
+    out[36..].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The progress and generation of the newer valid slot; `None` if neither is valid.
+pub fn decode_progress(bytes: &[u8]) -> Option<(Progress, u32)> {
+    let slot = |i: usize| {
+        let slot = bytes.get(i * PROGRESS_SLOT_LEN..(i + 1) * PROGRESS_SLOT_LEN)?;
+        if le_u32(slot, 36)? != crc32c::crc32c(&slot[..36]) {
+            return None;
+        }
+        let progress = Progress {
+            first_seq: le_u64(slot, 0),
+            last_seq: le_u64(slot, 8),
+            samples: le_u64(slot, 16),
+            max_samples: le_u32(slot, 24)?,
+            requests: le_u32(slot, 28)?,
+        };
+        Some((progress, le_u32(slot, 32)?))
+    };
+    match (slot(0), slot(1)) {
+        (Some(a), Some(b)) => Some(if (b.1.wrapping_sub(a.1) as i32) > 0 { b } else { a }),
+        (a, b) => a.or(b),
+    }
 }
 
 #[cfg(test)]

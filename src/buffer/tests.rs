@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::buffer::disk::tests::TempDir;
+use crate::config::BufferConfig;
 use crate::sender::too_old;
 use crate::staging::Staging;
 

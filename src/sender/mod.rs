@@ -120,6 +120,7 @@ impl Queue {
     ) -> Result<Self, ClientError> {
         let q = &rw.queue_config;
         buffer.set_max_shards(q.max_shards);
+        buffer.set_max_samples(q.max_samples_per_send);
         let sharding = Sharding::new(q.min_shards, q.max_shards);
         let mut staging = Staging::new(q.max_samples_per_send, q.batch_send_deadline, buffer.next_seq());
         if sharding.current > 1 {
@@ -177,17 +178,28 @@ impl Queue {
         *self.client.borrow_mut() = client;
     }
 
-    /// Appends one sample; `labels` come from `staging::encode::encode_labels`.
+    /// Appends one sample; `labels` come from `staging::encode::encode_labels`. During an
+    /// outage (and until its backlog is delivered) it goes to the buffer's compact log instead
+    /// of staging; what was staged before is sealed and spilled first, being older.
     pub fn append(&self, labels: &[u8], value: f64, timestamp_ms: i64, now: Instant) {
-        let (was_empty, block) = {
-            let mut staging = self.staging.borrow_mut();
-            let was_empty = staging.pending() == 0;
-            (was_empty, staging.push_in(labels, value, timestamp_ms, now))
-        };
         self.samples_in.set(self.samples_in.get() + 1);
         let m = &self.metrics;
         m.highest_timestamp_ms.set(m.highest_timestamp_ms.get().max(timestamp_ms));
         add(&m.samples_pending, 1);
+        let (was_empty, block) = {
+            let mut buffer = self.buffer.borrow_mut();
+            let mut staging = self.staging.borrow_mut();
+            if buffer.logs_samples() {
+                while let Some((block, lane)) = staging.seal() {
+                    buffer.push_in(block, lane);
+                }
+                buffer.push_sample(labels, timestamp_ms, value);
+                return;
+            }
+            staging.skip_to(buffer.next_seq());
+            let was_empty = staging.pending() == 0;
+            (was_empty, staging.push_in(labels, value, timestamp_ms, now))
+        };
         if let Some((block, lane)) = block {
             self.enqueue(block, lane);
         } else if was_empty {
@@ -261,6 +273,8 @@ impl Queue {
             Timer::after(self.sync_interval).await;
             self.buffer.borrow_mut().sync();
             self.account();
+            // The sync wrote the samples logged since the last one as a record to send.
+            self.ready.notify(usize::MAX);
         }
     }
 

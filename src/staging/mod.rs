@@ -104,6 +104,12 @@ impl Staging {
         sealed
     }
 
+    /// The next block sealed carries at least `seq` (the buffer used the seqs below it for
+    /// sample records of an outage).
+    pub fn skip_to(&mut self, seq: u64) {
+        self.next_seq = self.next_seq.max(seq);
+    }
+
     /// Samples waiting in open batches.
     pub fn pending(&self) -> usize {
         self.open.iter().map(|o| o.batch.samples()).sum()

@@ -21,6 +21,9 @@ pub struct Request {
     pub max_timestamp_ms: i64,
 }
 
+/// The samples of one request of a window: series index, range of its samples.
+pub type Slice = Vec<(usize, std::ops::Range<usize>)>;
+
 /// A series' encoded labels and its samples (timestamp, value).
 type Gathered = (Vec<u8>, Vec<(i64, f64)>);
 
@@ -72,6 +75,71 @@ impl Window {
             }
         }
         (kept.requests(max_samples), dropped)
+    }
+
+    /// How [`Window::requests`] cuts the window: for each request, the series (by index) and
+    /// the range of their samples it holds. Depends on the window and `max_samples` only, so a
+    /// window read again after a restart is cut the same way.
+    pub fn plan(&self, max_samples: usize) -> Vec<Slice> {
+        let max_samples = max_samples.max(1);
+        let (mut plan, mut request, mut held) = (Vec::new(), Vec::new(), 0);
+        for (i, (_, samples)) in self.series.iter().enumerate() {
+            let mut start = 0;
+            while start < samples.len() {
+                let end = samples.len().min(start + max_samples - held);
+                request.push((i, start..end));
+                held += end - start;
+                start = end;
+                if held == max_samples {
+                    plan.push(std::mem::take(&mut request));
+                    held = 0;
+                }
+            }
+        }
+        if held > 0 {
+            plan.push(request);
+        }
+        plan
+    }
+
+    /// One request of a [`Window::plan`], leaving out samples with a timestamp before
+    /// `oldest_ms`; the second value counts them. `None` when none is left.
+    pub fn encode(
+        &self,
+        slice: &Slice,
+        oldest_ms: i64,
+        encoder: &mut snap::raw::Encoder,
+    ) -> (Option<Request>, u64) {
+        let (mut body, mut dropped) = (Vec::new(), 0);
+        let mut request = Request {
+            payload: Bytes::new(),
+            samples: 0,
+            min_timestamp_ms: i64::MAX,
+            max_timestamp_ms: i64::MIN,
+        };
+        let mut fresh = Vec::new();
+        for (i, range) in slice {
+            let Some((labels, samples)) = self.series.get(*i) else { continue };
+            let Some(samples) = samples.get(range.clone()) else { continue };
+            fresh.clear();
+            fresh.extend(samples.iter().copied().filter(|(ts, _)| *ts >= oldest_ms));
+            dropped += (samples.len() - fresh.len()) as u64;
+            if fresh.is_empty() {
+                continue;
+            }
+            append_series_samples(&mut body, labels, &fresh);
+            for &(ts, _) in &fresh {
+                request.min_timestamp_ms = request.min_timestamp_ms.min(ts);
+                request.max_timestamp_ms = request.max_timestamp_ms.max(ts);
+            }
+            request.samples += fresh.len() as u32;
+        }
+        if request.samples == 0 {
+            return (None, dropped);
+        }
+        // A request is bounded by `max_samples`, far below snappy's 4 GiB limit.
+        request.payload = encoder.compress_vec(&body).unwrap_or_default().into();
+        (Some(request), dropped)
     }
 
     /// [`Window::requests_since`] with nothing too old.
@@ -217,6 +285,22 @@ mod tests {
         assert!(requests.iter().all(|r| r.min_timestamp_ms >= oldest));
         assert_eq!(window.requests_since(5, i64::MIN), (window.requests(5), 0));
         assert_eq!(window.requests_since(5, i64::MAX), (vec![], all.len() as u64));
+    }
+
+    #[test]
+    fn a_plan_encodes_to_the_same_requests() {
+        let mut encoder = snap::raw::Encoder::new();
+        for (seed, max) in [(11, 1), (12, 4), (13, 2000)] {
+            let (window, want) = window(seed, 5, 25);
+            let plan = window.plan(max);
+            let encoded: Vec<Request> =
+                plan.iter().filter_map(|slice| window.encode(slice, i64::MIN, &mut encoder).0).collect();
+            assert_eq!(encoded, window.requests(max), "seed {seed}");
+            let total: usize = want.values().map(Vec::len).sum();
+            let (none, dropped) = window.encode(&plan[0], i64::MAX, &mut encoder);
+            assert_eq!((none, dropped as usize), (None, plan[0].iter().map(|(_, r)| r.len()).sum()));
+            assert_eq!(plan.len(), total.div_ceil(max), "seed {seed}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::ops::Range;
 
 use super::{Reader, Record, SeriesSamples};
+use crate::buffer::disk::Kind;
 use crate::buffer::segment::{self, BlockMeta, COMPACT_VERSION, Damage, RECORD_OVERHEAD, Tail};
 
 /// One good record of a version 2 segment.
@@ -55,4 +56,25 @@ pub fn read(bytes: &[u8]) -> Segment {
         records.push((meta, held));
     }
     Segment { records, reader, valid_len: scan.valid_len, tail: scan.tail }
+}
+
+/// Checks the records of a version 2 `scan` of `bytes` as recovery needs it, decoding each one
+/// and keeping none of its samples: the first record whose body does not decode ends the good
+/// part, and `scan` is cut there. Returns what each good record holds, in order.
+pub fn check(bytes: &[u8], scan: &mut segment::Scan) -> Vec<Kind> {
+    let mut reader = Reader::default();
+    let mut kinds = Vec::with_capacity(scan.records.len());
+    for (i, (_, range)) in scan.records.iter().enumerate() {
+        match reader.decode(&bytes[range.clone()]) {
+            Ok(Record::Block(_)) => kinds.push(Kind::TaggedBlock),
+            Ok(Record::Samples(_)) => kinds.push(Kind::Samples),
+            Err(e) => {
+                let at = range.start - RECORD_OVERHEAD;
+                scan.records.truncate(i);
+                (scan.valid_len, scan.tail) = (at, Tail::Corrupt { at, damage: Damage::Record(e) });
+                break;
+            }
+        }
+    }
+    kinds
 }

@@ -71,6 +71,8 @@ pub(super) fn list_segments(dir: &Path) -> Result<Vec<u64>, DiskError> {
 pub(super) const CURSOR_FILE: &str = "cursor";
 /// Blocks delivered above the cursor (format: `segment.rs`, "The delivered file").
 pub(super) const DELIVERED_FILE: &str = "delivered";
+/// How far the window of sample records being sent was delivered (`segment.rs`).
+pub(super) const DRAINING_FILE: &str = "draining";
 
 pub(super) fn segment_path(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("{index:08}.seg"))

@@ -8,8 +8,11 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::files::{CURSOR_FILE, DELIVERED_FILE, list_segments, remove_segment, segment_path, sync_dir};
-use super::{AppendOnly, Disk, DiskError, Location, Opener, Segment, SegmentFile, Target};
+use super::files::{
+    CURSOR_FILE, DELIVERED_FILE, DRAINING_FILE, list_segments, remove_segment, segment_path, sync_dir,
+};
+use super::{AppendOnly, Disk, DiskError, Kind, Location, Opener, Segment, SegmentFile, Target};
+use crate::buffer::compact;
 use crate::buffer::segment::{self, BlockMeta, Damage, HEADER_LEN, Tail};
 
 /// What `Disk::open` found.
@@ -23,6 +26,8 @@ pub struct Recovery {
     pub unread: Vec<(u64, Damage)>,
     /// The highest delivered seq; `None` if no cursor was ever written (or both slots are bad).
     pub cursor: Option<u64>,
+    /// The `draining` file: how far a window of sample records was delivered.
+    pub draining: Option<segment::Progress>,
     /// One past the highest seq on disk or in the cursor: where new blocks continue.
     pub next_seq: u64,
 }
@@ -90,6 +95,7 @@ impl<O: Opener> Disk<O> {
             delivered: cursor.map(|(seq, _)| seq),
             ahead: Default::default(),
             ahead_saved: false,
+            draining: Default::default(),
             generation: cursor.map_or(0, |(_, generation)| generation),
             cursor: None,
             record: Vec::new(),
@@ -107,6 +113,16 @@ impl<O: Opener> Disk<O> {
                 recovery.next_seq =
                     seqs.iter().map(|s| s.saturating_add(1)).fold(recovery.next_seq, u64::max);
                 disk.ahead = seqs.into_iter().filter(|s| !disk.is_delivered(*s)).collect();
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(DiskError::Io { op: "read", target: Target::Delivered, source }),
+        }
+        match fs::read(dir.join(DRAINING_FILE)) {
+            Ok(bytes) => {
+                let found = segment::decode_progress(&bytes);
+                disk.draining.generation = found.map_or(0, |(_, generation)| generation);
+                disk.draining.live = true;
+                recovery.draining = found.map(|(progress, _)| progress);
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => return Err(DiskError::Io { op: "read", target: Target::Delivered, source }),
@@ -129,18 +145,18 @@ impl<O: Opener> Disk<O> {
         let path = segment_path(&self.dir, index);
         let error = |op| move |source| DiskError::Io { op, target: Target::Segment(index), source };
         let bytes = fs::read(&path).map_err(error("read"))?;
-        let scan = segment::scan(&bytes);
-        let unread = match &scan.tail {
-            Tail::Corrupt { at: 0, damage: damage @ Damage::BadVersion(_) } => Some(damage.clone()),
-            // Version 2 (compact sample records) is not sent by this build yet.
-            _ if scan.version == segment::COMPACT_VERSION => Some(Damage::BadVersion(scan.version)),
-            _ => None,
-        };
-        if let Some(damage) = unread {
+        let mut scan = segment::scan(&bytes);
+        if let Tail::Corrupt { at: 0, damage: damage @ Damage::BadVersion(_) } = &scan.tail {
             // Not ours to cut or delete, and outside the disk budget: named in the log.
-            recovery.unread.push((index, damage));
+            recovery.unread.push((index, damage.clone()));
             return Ok(true);
         }
+        // Version 2: a record whose body does not decode is damage there, as a bad checksum is.
+        let kinds = if scan.version == segment::COMPACT_VERSION {
+            compact::read::check(&bytes, &mut scan)
+        } else {
+            vec![Kind::Block; scan.records.len()]
+        };
         let metas = scan.records.iter().map(|(meta, _)| meta);
         // Saturating: a seq read from disk may be any value.
         recovery.next_seq = metas.map(|m| m.seq.saturating_add(1)).fold(recovery.next_seq, u64::max);
@@ -172,10 +188,11 @@ impl<O: Opener> Disk<O> {
             file.set_len(offset).map_err(error("truncate"))?;
             file.sync_data().map_err(error("sync"))?;
         }
-        for (meta, payload) in &scan.records {
+        for ((meta, payload), kind) in scan.records.iter().zip(kinds) {
             if !self.is_delivered(meta.seq) {
-                let (offset, len) = (payload.start as u64, payload.len() as u32);
-                recovery.pending.push((*meta, Location { segment: index, offset, len }));
+                let skip = kind.skip();
+                let (offset, len) = (payload.start as u64 + skip, payload.len() as u32 - skip as u32);
+                recovery.pending.push((*meta, Location { segment: index, offset, len, kind }));
             }
         }
         let blocks: Vec<BlockMeta> = scan.records.into_iter().map(|(meta, _)| meta).collect();

@@ -219,7 +219,10 @@ fn real_files_through_disk_open() {
     assert_eq!(recovery.pending, vec![]);
     let (meta, payload) = block(1);
     let at = disk.append(&meta, &payload).unwrap().at;
-    assert_eq!(at, Location { segment: 0, offset: (HEADER_LEN + RECORD_OVERHEAD) as u64, len: 30 });
+    assert_eq!(
+        at,
+        Location { segment: 0, offset: (HEADER_LEN + RECORD_OVERHEAD) as u64, len: 30, kind: Kind::Block }
+    );
     disk.append(&block(2).0, &block(2).1).unwrap();
     disk.sync().unwrap();
     assert_eq!(disk.read(&at).unwrap().payload, payload);

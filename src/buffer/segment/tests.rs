@@ -288,3 +288,27 @@ fn delivered_file_round_trips_and_every_prefix_or_bit_flip_lists_nothing() {
         }
     }
 }
+
+#[test]
+fn draining_slots_read_the_newer_and_every_torn_or_flipped_slot_falls_back() {
+    let p = |requests| Progress { first_seq: 10, last_seq: 14, samples: 900, max_samples: 100, requests };
+    let file = |a: [u8; PROGRESS_SLOT_LEN], b: [u8; PROGRESS_SLOT_LEN]| [a, b].concat();
+    // Generation 3 is in slot 1, generation 2 in slot 0.
+    let good = file(encode_progress_slot(&p(2), 2), encode_progress_slot(&p(3), 3));
+    assert_eq!(decode_progress(&good), Some((p(3), 3)));
+    let wrapped = file(encode_progress_slot(&p(5), 0), encode_progress_slot(&p(4), u32::MAX));
+    assert_eq!(decode_progress(&wrapped), Some((p(5), 0)), "generations wrap");
+    for cut in 0..good.len() {
+        let want = if cut >= PROGRESS_SLOT_LEN { Some((p(2), 2)) } else { None };
+        assert_eq!(decode_progress(&good[..cut]), want, "cut at {cut}");
+    }
+    for i in 0..good.len() {
+        for bit in 0..8 {
+            let mut flipped = good.clone();
+            flipped[i] ^= 1 << bit;
+            let want = if i < PROGRESS_SLOT_LEN { (p(3), 3) } else { (p(2), 2) };
+            assert_eq!(decode_progress(&flipped), Some(want), "byte {i} bit {bit}");
+        }
+    }
+    assert_eq!(decode_progress(&[0; PROGRESS_LEN]), None, "no valid slot");
+}

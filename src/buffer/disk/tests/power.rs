@@ -7,8 +7,8 @@
 //! no block whose delivery was recorded comes back (the cursor and the saved `delivered`
 //! file; blocks delivered ahead and not yet saved may, as the README says); every block
 //! recovered reads back as it was written. For both record kinds: sealed blocks (version 1)
-//! and compact sample records (version 2, which recovery keeps unread for now: their
-//! segments must decode to what was written, synced records all there).
+//! and compact sample records (version 2: the records recovery keeps pending must decode,
+//! with their segment's dictionary, to what was written, synced records all there).
 
 mod model;
 
@@ -19,7 +19,7 @@ use super::files::trace::{self, Op, Recorder};
 use super::*;
 use crate::buffer::compact::Writer;
 use crate::buffer::compact::read::{Held, read as read_compact};
-use crate::buffer::segment::{COMPACT_VERSION, Tail};
+use crate::buffer::segment::Tail;
 use model::{Cut, Replay};
 
 const SEGMENT: u64 = 300;
@@ -210,8 +210,6 @@ fn check(h: &History, k: usize, files: &BTreeMap<String, Vec<u8>>, what: &str, l
     }
     let seqs: Vec<u64> = recovery.pending.iter().map(|(m, _)| m.seq).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{what}: recovered out of order: {seqs:?}");
-    // Version 1 only: recovery does not yet read the seqs of the version 2 segments it keeps
-    // unread, so a start after one numbers new blocks from the version 1 ones (issue 15).
     let top = seqs.last().copied().max(cursor);
     assert!(
         top.is_none_or(|t| recovery.next_seq > t),
@@ -227,15 +225,26 @@ fn check(h: &History, k: usize, files: &BTreeMap<String, Vec<u8>>, what: &str, l
 /// unread by this build) decoded whole, each torn at most at its end, never corrupt.
 fn recovered(disk: &Disk, recovery: &Recovery, dir: &Path, what: &str) -> BTreeMap<u64, Written> {
     let mut out = BTreeMap::new();
+    // Sample records decode only with their segment's dictionary: those segments are read
+    // whole, and only the records recovery kept pending are taken from them.
+    let mut compact_segments = BTreeSet::new();
+    let pending: BTreeSet<u64> = recovery.pending.iter().map(|(m, _)| m.seq).collect();
     for (meta, at) in &recovery.pending {
+        if at.kind == crate::buffer::disk::Kind::Samples {
+            compact_segments.insert(at.segment);
+            continue;
+        }
         let block = disk.read(at).unwrap_or_else(|e| panic!("{what}: read {}: {e}", meta.seq));
         out.insert(meta.seq, Written::Block(block.payload.to_vec()));
     }
-    for (index, damage) in &recovery.unread {
-        assert_eq!(*damage, segment::Damage::BadVersion(COMPACT_VERSION), "{what}: segment {index}");
-        let segment = read_compact(&fs::read(segment_path(dir, *index)).unwrap());
+    assert!(recovery.unread.is_empty(), "{what}: segments kept unread: {:?}", recovery.unread);
+    for index in compact_segments {
+        let segment = read_compact(&fs::read(segment_path(dir, index)).unwrap());
         assert!(!matches!(segment.tail, Tail::Corrupt { .. }), "{what}: segment {index}: {:?}", segment.tail);
         for (meta, held) in segment.records {
+            if !pending.contains(&meta.seq) {
+                continue;
+            }
             let Held::Samples(series) = held else { panic!("{what}: a block in a sample segment") };
             let record = series
                 .iter()

@@ -100,14 +100,16 @@ fn sample_records_read_back_from_their_own_segment_alone() {
     let (got, tails) = on_disk(&dir.0);
     assert_eq!(got, expected(want));
     assert!(tails.iter().all(|(_, tail)| *tail == Tail::Clean), "{tails:?}");
-    // The live path does not send version 2 yet: recovery keeps those segments unread.
+    // Recovery reports every record pending, in order, sample records as such.
     drop(disk);
     let (_, recovery) = open(&dir, &faults, 400, 1 << 20);
-    assert_eq!(seqs(&recovery.pending), vec![6], "only the sealed block is pending");
-    assert!(recovery.unread.iter().all(|(_, d)| *d == Damage::BadVersion(COMPACT_VERSION)));
-    let mut compact = segments.clone();
-    compact.dedup();
-    assert_eq!(recovery.unread.iter().map(|(i, _)| *i).collect::<Vec<_>>(), compact);
+    assert_eq!(seqs(&recovery.pending), (0..12).collect::<Vec<_>>());
+    assert!(recovery.unread.is_empty() && recovery.damaged.is_empty(), "{recovery:?}");
+    for (meta, at) in &recovery.pending {
+        let kind = if meta.seq == 6 { Kind::Block } else { Kind::Samples };
+        assert_eq!(at.kind, kind, "seq {}", meta.seq);
+    }
+    assert!(recovery.pending.iter().any(|(m, at)| m.seq == 6 && at.segment != segments[0]));
 }
 
 #[test]
@@ -223,6 +225,8 @@ fn seeded_ops_with_crashes_never_decode_wrong_samples() {
         let mut writer = Writer::default();
         // seq -> (segment, end of record in it, samples)
         let mut model: BTreeMap<u64, (u64, u64, PerSeries)> = BTreeMap::new();
+        // Sealed blocks written between sample records (recovery indexes both kinds).
+        let mut blocks = std::collections::BTreeSet::new();
         for seq in 0..300u64 {
             let at = format!("seed {seed} seq {seq}");
             match rng.u8(..100) {
@@ -230,13 +234,19 @@ fn seeded_ops_with_crashes_never_decode_wrong_samples() {
                     let series = rng.u64(1..6);
                     let appended = append_samples(&mut disk, &mut writer, seq, series);
                     for dropped in &appended.dropped {
-                        assert!(model.remove(&dropped.seq).is_some(), "{at}: dropped {}", dropped.seq);
+                        let known = model.remove(&dropped.seq).is_some() || blocks.remove(&dropped.seq);
+                        assert!(known, "{at}: dropped {}", dropped.seq);
                     }
                     let end = appended.at.offset + u64::from(appended.at.len);
                     model.insert(seq, (appended.at.segment, end, samples(seq, series)));
                 }
                 75..80 => {
-                    append(&mut disk, seq);
+                    let appended = append(&mut disk, seq);
+                    for dropped in &appended.dropped {
+                        let known = model.remove(&dropped.seq).is_some() || blocks.remove(&dropped.seq);
+                        assert!(known, "{at}: dropped {}", dropped.seq);
+                    }
+                    blocks.insert(seq);
                 }
                 80..85 if !model.is_empty() => {
                     disk.set_delivered(seq).unwrap();
