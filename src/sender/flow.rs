@@ -78,15 +78,83 @@ impl Shard {
     }
 }
 
-/// Backlog pacing shared by a queue's shards: while a backlog is uploaded,
-/// each delivered request holds the next one back by its bytes at `rate_limit`.
+/// Whether an answer says the receiver is overloaded (SPEC, "A fleet
+/// reconnects gently"): 429 or a 5xx. A refused connection is an outage, not
+/// overload; a timeout is overload when the previous send timed out too (one
+/// alone is as likely a lost packet).
+pub fn overloaded(answer: &Answer) -> bool {
+    matches!(answer, Answer::Status { status, .. } if *status == 429 || (500..=599).contains(status))
+}
+
+fn timed_out(answer: &Answer) -> bool {
+    matches!(answer, Answer::Transport(e) if e.contains("timeout") || e.contains("timed out"))
+}
+
+/// The first pace after the receiver pushes back: 1.25 x the inflow.
+pub const REPLAY_EXCESS_START: f64 = 0.25;
+/// Additive increase of the excess per second without pushback.
+pub const REPLAY_EXCESS_INCREASE: f64 = 0.005;
+/// Multiplicative decrease of the excess on each pushback.
+pub const REPLAY_EXCESS_DECREASE: f64 = 0.5;
+/// The inflow (blocks sealed per second) is measured over windows this long.
+const INFLOW_WINDOW: Duration = Duration::from_secs(30);
+/// Time without pushback counted towards one increase at most (a long
+/// `Retry-After` wait is not a long success).
+const MAX_GROWTH_STEP: Duration = Duration::from_secs(10);
+
+/// Backlog pacing shared by a queue's shards. While a backlog is uploaded,
+/// each delivered request holds the next one back by its bytes at
+/// `rate_limit`, and, once the receiver has pushed back (429, 5xx, timeout),
+/// by the adaptive replay pace: `(1 + excess)` times the queue's own inflow
+/// of blocks, the excess growing by `REPLAY_EXCESS_INCREASE` per second of
+/// success and halved on each pushback (AIMD). Every device of a fleet then
+/// replays in proportion to its own load, so all drain together, and the
+/// fleet converges on the receiver's spare capacity. Without pushback (a
+/// lone device, a receiver with room) and without a backlog (the healthy
+/// path) nothing changes: sends are unpaced.
 #[derive(Default)]
 pub struct Pacer {
     /// Sends wait until this instant; `None` before the first paced send.
     until: Option<Instant>,
+    /// Replay pace above the inflow; `None` until the receiver pushes back.
+    excess: Option<f64>,
+    grown_at: Option<Instant>,
+    /// Blocks sealed per second, and the window being counted.
+    inflow: f64,
+    window: Option<(Instant, u32)>,
+    /// The last answer was a timeout.
+    timed_out: bool,
 }
 
 impl Pacer {
+    /// A block was sealed at `now` (the inflow the replay pace is relative to).
+    pub fn sealed(&mut self, now: Instant) {
+        let (since, count) = self.window.get_or_insert((now, 0));
+        *count += 1;
+        let elapsed = now.saturating_duration_since(*since);
+        if elapsed >= INFLOW_WINDOW {
+            let rate = f64::from(*count - 1) / elapsed.as_secs_f64();
+            self.inflow = if self.inflow > 0.0 { (self.inflow + rate) / 2.0 } else { rate };
+            self.window = Some((now, 1));
+        }
+    }
+
+    /// A send was answered with a retry at `now`: an overload answer slows the replay.
+    pub fn retried(&mut self, answer: &Answer, now: Instant) {
+        let timeout = timed_out(answer);
+        let twice = timeout && std::mem::replace(&mut self.timed_out, timeout);
+        self.timed_out = timeout;
+        if overloaded(answer) || twice {
+            self.excess = Some(self.excess.map_or(REPLAY_EXCESS_START, |e| e * REPLAY_EXCESS_DECREASE));
+            self.grown_at = Some(now);
+        }
+    }
+
+    /// The replay pace's multiple of the inflow, if paced.
+    pub fn pace(&self) -> Option<f64> {
+        self.excess.map(|e| 1.0 + e)
+    }
+
     /// After `bytes` were delivered at `now`: the instant before which this
     /// shard must not send again, if any.
     pub fn delivered(
@@ -96,10 +164,27 @@ impl Pacer {
         backlog: bool,
         now: Instant,
     ) -> Option<Instant> {
-        if policy.rate_limit == 0 || !backlog {
+        self.timed_out = false;
+        if !backlog {
+            // Caught up: the healthy path is unpaced; the next backlog starts afresh.
+            self.excess = None;
             return None;
         }
-        let turn = Duration::from_secs_f64(bytes as f64 / policy.rate_limit as f64);
+        let mut turn = Duration::ZERO;
+        if policy.rate_limit > 0 {
+            turn = Duration::from_secs_f64(bytes as f64 / policy.rate_limit as f64);
+        }
+        if let Some(e) = &mut self.excess {
+            let since = self.grown_at.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+            *e += REPLAY_EXCESS_INCREASE * since.min(MAX_GROWTH_STEP).as_secs_f64();
+            self.grown_at = Some(now);
+            if self.inflow > 0.0 {
+                turn = turn.max(Duration::from_secs_f64(1.0 / ((1.0 + *e) * self.inflow)));
+            }
+        }
+        if turn.is_zero() {
+            return None;
+        }
         let until = self.until.map_or(now, |t| t.max(now)) + turn;
         self.until = Some(until);
         Some(until)
