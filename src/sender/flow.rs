@@ -70,7 +70,13 @@ impl Shard {
                 Step::Delivered
             }
             Outcome::Retry { after, reason, warning } => {
-                let wait = after.unwrap_or_else(|| self.backoff.next(&mut self.rng));
+                // A Retry-After gets jitter of our own, up to half of it on top: a
+                // fleet refused in the same second must not come back in the same second.
+                let wait = match after {
+                    Some(after) if overloaded(answer) => after.mul_f64(1.0 + self.rng.f64() / 2.0),
+                    Some(after) => after,
+                    None => self.backoff.next(&mut self.rng),
+                };
                 Step::Retry { wait, reason, warning }
             }
             Outcome::Rejected { status, message } => Step::Rejected { status, message },
@@ -98,6 +104,10 @@ pub const REPLAY_EXCESS_INCREASE: f64 = 0.005;
 pub const REPLAY_EXCESS_DECREASE: f64 = 0.5;
 /// The inflow (blocks sealed per second) is measured over windows this long.
 const INFLOW_WINDOW: Duration = Duration::from_secs(30);
+/// ... or until this many blocks were sealed, whichever comes first.
+const INFLOW_BLOCKS: u32 = 64;
+/// At most one decrease per this long: a burst of fast retries is one pushback.
+const DECREASE_HOLDOFF: Duration = Duration::from_secs(1);
 /// Time without pushback counted towards one increase at most (a long
 /// `Retry-After` wait is not a long success).
 const MAX_GROWTH_STEP: Duration = Duration::from_secs(10);
@@ -124,6 +134,7 @@ pub struct Pacer {
     window: Option<(Instant, u32)>,
     /// The last answer was a timeout.
     timed_out: bool,
+    decreased_at: Option<Instant>,
 }
 
 impl Pacer {
@@ -132,7 +143,7 @@ impl Pacer {
         let (since, count) = self.window.get_or_insert((now, 0));
         *count += 1;
         let elapsed = now.saturating_duration_since(*since);
-        if elapsed >= INFLOW_WINDOW {
+        if elapsed >= INFLOW_WINDOW || (*count > INFLOW_BLOCKS && !elapsed.is_zero()) {
             let rate = f64::from(*count - 1) / elapsed.as_secs_f64();
             self.inflow = if self.inflow > 0.0 { (self.inflow + rate) / 2.0 } else { rate };
             self.window = Some((now, 1));
@@ -144,7 +155,9 @@ impl Pacer {
         let timeout = timed_out(answer);
         let twice = timeout && std::mem::replace(&mut self.timed_out, timeout);
         self.timed_out = timeout;
-        if overloaded(answer) || twice {
+        let held = self.decreased_at.is_some_and(|t| now.saturating_duration_since(t) < DECREASE_HOLDOFF);
+        if (overloaded(answer) || twice) && !held {
+            self.decreased_at = Some(now);
             self.excess = Some(self.excess.map_or(REPLAY_EXCESS_START, |e| e * REPLAY_EXCESS_DECREASE));
             self.grown_at = Some(now);
         }
@@ -232,11 +245,13 @@ mod tests {
         let p = policy(0);
         let mut shard = Shard::new(&p, 1);
         let now = SystemTime::UNIX_EPOCH;
-        let step = shard.answered(&p, &answer(429, Some("7")), now);
-        assert_eq!(
-            step,
-            Step::Retry { wait: Duration::from_secs(7), reason: "HTTP 429: ".into(), warning: None }
-        );
+        let Step::Retry { wait, reason, warning: None } = shard.answered(&p, &answer(429, Some("7")), now)
+        else {
+            panic!()
+        };
+        assert_eq!(reason, "HTTP 429: ");
+        let most = Duration::from_millis(10_500);
+        assert!(wait >= Duration::from_secs(7) && wait <= most, "7 s plus our jitter: {wait:?}");
         let no_retry = Policy { retry_on_http_429: false, ..p.clone() };
         assert_eq!(
             shard.answered(&no_retry, &answer(429, Some("7")), now),
