@@ -241,16 +241,7 @@ impl Run {
                 let backlog = dev.sealed > dev.head + 1;
                 self.note_drain(d);
                 let dev = &mut self.devices[d as usize];
-                let r = dev.sender.delivered(&self.policy, BLOCK_BYTES, backlog, vnow);
-                if d == 0 && std::env::var_os("FLEET_TRACE").is_some() {
-                    eprintln!(
-                        "{now:.1} head {} sealed {} hold {:?}",
-                        dev.head,
-                        dev.sealed,
-                        r.map(|u| (u - vnow).as_secs_f64())
-                    );
-                }
-                match r {
+                match dev.sender.delivered(&self.policy, BLOCK_BYTES, backlog, vnow) {
                     Some(until) => {
                         let t = (until - self.base).as_secs_f64();
                         dev.hold_until = t;

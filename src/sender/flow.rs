@@ -98,10 +98,10 @@ fn timed_out(answer: &Answer) -> bool {
 
 /// The first pace after the receiver pushes back: 1.25 x the inflow.
 pub const REPLAY_EXCESS_START: f64 = 0.25;
-/// Additive increase of the excess per second without pushback.
-pub const REPLAY_EXCESS_INCREASE: f64 = 0.005;
+/// Increase of the excess per second without pushback, times `1 + excess`.
+pub const REPLAY_EXCESS_INCREASE: f64 = 0.004;
 /// Multiplicative decrease of the excess on each pushback.
-pub const REPLAY_EXCESS_DECREASE: f64 = 0.5;
+pub const REPLAY_EXCESS_DECREASE: f64 = 0.6;
 /// The inflow (blocks sealed per second) is measured over windows this long.
 const INFLOW_WINDOW: Duration = Duration::from_secs(30);
 /// ... or until this many blocks were sealed, whichever comes first.
@@ -116,8 +116,9 @@ const MAX_GROWTH_STEP: Duration = Duration::from_secs(10);
 /// each delivered request holds the next one back by its bytes at
 /// `rate_limit`, and, once the receiver has pushed back (429, 5xx, timeout),
 /// by the adaptive replay pace: `(1 + excess)` times the queue's own inflow
-/// of blocks, the excess growing by `REPLAY_EXCESS_INCREASE` per second of
-/// success and halved on each pushback (AIMD). Every device of a fleet then
+/// of blocks, the excess growing by `REPLAY_EXCESS_INCREASE x (1 + excess)`
+/// per second of success and multiplied by `REPLAY_EXCESS_DECREASE` on a
+/// pushback (AIMD; the figures: README, "Running a fleet"). Every device of a fleet then
 /// replays in proportion to its own load, so all drain together, and the
 /// fleet converges on the receiver's spare capacity. Without pushback (a
 /// lone device, a receiver with room) and without a backlog (the healthy
@@ -189,7 +190,7 @@ impl Pacer {
         }
         if let Some(e) = &mut self.excess {
             let since = self.grown_at.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-            *e += REPLAY_EXCESS_INCREASE * since.min(MAX_GROWTH_STEP).as_secs_f64();
+            *e += REPLAY_EXCESS_INCREASE * (1.0 + *e) * since.min(MAX_GROWTH_STEP).as_secs_f64();
             self.grown_at = Some(now);
             if self.inflow > 0.0 {
                 turn = turn.max(Duration::from_secs_f64(1.0 / ((1.0 + *e) * self.inflow)));
@@ -269,5 +270,56 @@ mod tests {
         assert_eq!(pacer.delivered(&p, 500, true, t0), Some(t0 + Duration::from_secs(1)));
         assert_eq!(pacer.delivered(&p, 500, false, t0), None, "no backlog, no pacing");
         assert_eq!(pacer.delivered(&policy(0), 500, true, t0), None, "rate_limit 0: unpaced");
+    }
+
+    #[test]
+    fn replay_is_unpaced_until_pushback_then_aimd_relative_to_the_inflow() {
+        let p = policy(0);
+        let mut pacer = Pacer::default();
+        let t0 = Instant::now();
+        // 10 blocks a second for 7 s: the inflow is known after 64 blocks.
+        for i in 0..70 {
+            pacer.sealed(t0 + Duration::from_millis(100 * i));
+        }
+        let t = t0 + Duration::from_secs(7);
+        assert_eq!(pacer.delivered(&p, 500, true, t), None, "no pushback yet: unpaced");
+        pacer.retried(&Answer::Transport("connection refused".into()), t);
+        assert_eq!(pacer.pace(), None, "an outage is not overload");
+        pacer.retried(&Answer::Transport("timeout".into()), t);
+        assert_eq!(pacer.pace(), None, "one timeout may be a lost packet");
+        pacer.retried(&Answer::Transport("timeout".into()), t);
+        assert_eq!(pacer.pace(), Some(1.0 + REPLAY_EXCESS_START), "a second timeout in a row is");
+        pacer.retried(&answer(429, None), t + Duration::from_millis(500));
+        assert_eq!(pacer.pace(), Some(1.0 + REPLAY_EXCESS_START), "one decrease per second");
+        let t = t + Duration::from_secs(2);
+        pacer.retried(&answer(503, None), t);
+        let after = 1.0 + REPLAY_EXCESS_START * REPLAY_EXCESS_DECREASE;
+        assert_eq!(pacer.pace(), Some(after));
+        // Paced at about `after` x 10 blocks/s, growing with each success.
+        let until = pacer.delivered(&p, 500, true, t).expect("paced");
+        let gap = (until - t).as_secs_f64();
+        assert!((gap - 1.0 / (after * 10.0)).abs() < 0.01, "{gap}");
+        pacer.delivered(&p, 500, true, t + Duration::from_secs(5));
+        assert!(pacer.pace().expect("paced") > after, "additive increase");
+        assert_eq!(pacer.delivered(&p, 500, false, t), None, "caught up: unpaced");
+        assert_eq!(pacer.pace(), None, "the next backlog starts afresh");
+    }
+
+    #[test]
+    fn retry_after_on_overload_gets_up_to_half_again_of_our_own_jitter() {
+        let p = policy(0);
+        let now = SystemTime::UNIX_EPOCH;
+        let waits: Vec<Duration> = (0..50)
+            .map(|seed| match Shard::new(&p, seed).answered(&p, &answer(503, Some("10")), now) {
+                Step::Retry { wait, .. } => wait,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(waits.iter().all(|w| *w >= Duration::from_secs(10) && *w <= Duration::from_secs(15)));
+        assert!(waits.iter().any(|w| *w > Duration::from_secs(12)), "no jitter: {waits:?}");
+        let Step::Retry { wait, .. } = Shard::new(&p, 1).answered(&p, &answer(401, None), now) else {
+            panic!()
+        };
+        assert_eq!(wait, p.max_backoff, "401 waits max_backoff exactly");
     }
 }
