@@ -20,7 +20,7 @@ pub fn failures(f: &Figures, t_star: f64) -> Vec<String> {
     );
     let limit = 1.25 * t_star + 120.0;
     need(f.last_drain <= limit, format!("last drain {:.0} s > 1.25 T* + 2 min = {limit:.0} s", f.last_drain));
-    need(f.p99_p50 <= 1.2, format!("p99/p50 of drain times {:.2} > 1.2", f.p99_p50));
+    need(f.p99_p50 <= 1.2, format!("p99/p50 of drain times {:.4} > 1.2", f.p99_p50));
     need(f.waste_requests <= 0.10, format!("wasted requests {:.3} of accepted > 0.10", f.waste_requests));
     need(f.waste_bytes <= 0.10, format!("wasted bytes {:.3} of accepted > 0.10", f.waste_bytes));
     need(f.lost == 0, format!("{} samples lost", f.lost));
