@@ -11,6 +11,7 @@
 //! requests are lost, half before the receiver (never written) and half after
 //! (written, the answer lost: the retry duplicates it).
 
+mod check;
 mod receiver;
 mod strategy;
 
@@ -59,6 +60,8 @@ struct Device {
     refusals: u32,
     /// Newest block the receiver wrote (a second write of it is a duplicate).
     written: Option<u64>,
+    /// That write's answer was lost on the way back (the injected 1 %).
+    written_answer_lost: bool,
     drained: Option<f64>,
 }
 
@@ -77,6 +80,9 @@ struct Run {
     refused_bytes: u64,
     lost_samples: u64,
     duplicate_samples: u64,
+    /// Duplicates of writes whose answer the injected loss dropped: at-least-once
+    /// delivery cannot avoid them (the receiver would have to deduplicate).
+    lost_answer_duplicates: u64,
     events: u64,
 }
 
@@ -91,6 +97,7 @@ pub struct Figures {
     pub waste_bytes: f64,
     pub lost: u64,
     pub duplicated: u64,
+    pub lost_answer_duplicates: u64,
     pub probe_rate: f64,
     pub steady_after: Option<f64>,
     pub events: u64,
@@ -99,7 +106,8 @@ pub struct Figures {
 impl Run {
     fn at(&mut self, t: f64, ev: Ev, device: u32) {
         self.seq += 1;
-        self.queue.push(Reverse(((t * 1e6) as u64, self.seq, ev, device)));
+        // Rounded up: an event at a hold's end must not come before it.
+        self.queue.push(Reverse(((t * 1e6).ceil() as u64, self.seq, ev, device)));
     }
 
     fn rtt(&mut self) -> f64 {
@@ -186,9 +194,17 @@ impl Run {
             receiver::Verdict::Accepted { at } => {
                 Self::count(&mut self.written, at as usize);
                 if dev.written == Some(dev.head) {
-                    self.duplicate_samples += u64::from(BLOCK_SAMPLES);
+                    if dev.written_answer_lost {
+                        self.lost_answer_duplicates += u64::from(BLOCK_SAMPLES);
+                    } else {
+                        self.duplicate_samples += u64::from(BLOCK_SAMPLES);
+                    }
                 }
                 dev.written = Some(dev.head);
+                // The answer is lost, or late past the timeout from the network's
+                // tail rather than the receiver's queue.
+                dev.written_answer_lost =
+                    dev.loss == 2 || (at + back > deadline && at - now < REMOTE_TIMEOUT / 2.0);
                 (Answer::Status { status: 204, retry_after: None, message: String::new() }, at)
             }
             receiver::Verdict::Refused { status: 0, at, .. } => {
@@ -235,6 +251,7 @@ impl Run {
                 }
             }
             Step::Retry { wait, .. } => {
+                dev.sender.retried(&answer, vnow);
                 let t = now + wait.as_secs_f64().max(0.001);
                 dev.hold_until = t;
                 self.at(t, Ev::Ready, d);
@@ -277,6 +294,7 @@ fn run(n: usize, capacity_factor: f64, rx: receiver::Kind, kind: strategy::Kind,
             answer: None,
             refusals: 0,
             written: None,
+            written_answer_lost: false,
             drained: None,
         })
         .collect();
@@ -294,6 +312,7 @@ fn run(n: usize, capacity_factor: f64, rx: receiver::Kind, kind: strategy::Kind,
         refused_bytes: 0,
         lost_samples: 0,
         duplicate_samples: 0,
+        lost_answer_duplicates: 0,
         events: 0,
     };
     for d in 0..n {
@@ -318,6 +337,8 @@ fn run(n: usize, capacity_factor: f64, rx: receiver::Kind, kind: strategy::Kind,
         sim.events += 1;
         match ev {
             Ev::Seal => {
+                let vnow = sim.base + Duration::from_secs_f64(sim.now);
+                sim.devices[d as usize].sender.sealed(vnow);
                 sim.devices[d as usize].sealed += 1;
                 sim.at(sim.now + BLOCK_INTERVAL, Ev::Seal, d);
                 sim.try_send(d);
@@ -376,6 +397,7 @@ fn figures(sim: &Run, capacity: f64, steady: f64) -> Figures {
         waste_bytes: sim.refused_bytes as f64 / (accepted.max(1.0) * BLOCK_BYTES as f64),
         lost: sim.lost_samples,
         duplicated: sim.duplicate_samples,
+        lost_answer_duplicates: sim.lost_answer_duplicates,
         probe_rate: probe_rate / capacity,
         steady_after,
         events: sim.events,
@@ -384,12 +406,13 @@ fn figures(sim: &Run, capacity: f64, steady: f64) -> Figures {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut n, mut seed, mut quick) = (10_000usize, 1u64, false);
+    let (mut n, mut seed, mut quick, mut check) = (10_000usize, 1u64, false, false);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--devices" => n = args.next().and_then(|v| v.parse().ok()).unwrap_or(n),
             "--seed" => seed = args.next().and_then(|v| v.parse().ok()).unwrap_or(seed),
             "--quick" => quick = true,
+            "--check" => check = true,
             _ => {} // cargo bench passes --bench
         }
     }
@@ -398,7 +421,7 @@ fn main() {
         OUTAGE / 60.0
     );
     println!(
-        "{:<21} {:<16} {:>4} {:>7} {:>7} {:>7} {:>9} {:>7} {:>7} {:>7} {:>10} {:>10} {:>6} {:>8}",
+        "{:<21} {:<16} {:>4} {:>7} {:>7} {:>7} {:>9} {:>7} {:>7} {:>7} {:>10} {:>10} {:>10} {:>6} {:>8}",
         "receiver",
         "sender",
         "cap",
@@ -411,20 +434,29 @@ fn main() {
         "wasteB",
         "lost",
         "dup",
+        "dupLostAns",
         "probe",
         "steady+"
     );
-    let receivers = [receiver::Kind::Mimir, receiver::Kind::Victoria, receiver::Kind::Prometheus];
-    let senders = [strategy::Kind::Outpost, strategy::Kind::Prometheus, strategy::Kind::Vmagent];
+    // --check: only outpost on the receivers it must pass on (issue 16, item 3).
+    let (receivers, senders): (&[receiver::Kind], &[strategy::Kind]) = if check {
+        (&[receiver::Kind::Mimir, receiver::Kind::Victoria], &[strategy::Kind::Outpost])
+    } else {
+        (
+            &[receiver::Kind::Mimir, receiver::Kind::Victoria, receiver::Kind::Prometheus],
+            &[strategy::Kind::Outpost, strategy::Kind::Prometheus, strategy::Kind::Vmagent],
+        )
+    };
     let factors: &[f64] = if quick { &[1.5] } else { &[1.5, 2.0] };
+    let mut failures = Vec::new();
     for &factor in factors {
-        for rx in receivers {
-            for kind in senders {
+        for &rx in receivers {
+            for &kind in senders {
                 let started = Instant::now();
                 let f = run(n, factor, rx, kind, seed);
                 let t_star = OUTAGE / (factor - 1.0);
                 println!(
-                    "{:<21} {:<16} {:>4.1} {:>7.2} {:>7.2} {:>7.2} {:>9} {:>7.2} {:>7.3} {:>7.3} {:>10} {:>10} {:>6.2} {:>8} ({:.1} s, {} events)",
+                    "{:<21} {:<16} {:>4.1} {:>7.2} {:>7.2} {:>7.2} {:>9} {:>7.2} {:>7.3} {:>7.3} {:>10} {:>10} {:>10} {:>6.2} {:>8} ({:.1} s, {} events)",
                     rx.to_string(),
                     kind.to_string(),
                     factor,
@@ -441,12 +473,28 @@ fn main() {
                     f.waste_bytes,
                     f.lost,
                     f.duplicated,
+                    f.lost_answer_duplicates,
                     f.probe_rate,
                     f.steady_after.map_or("-".into(), |s| format!("{s:.0}s")),
                     started.elapsed().as_secs_f64(),
                     f.events
                 );
+                if check {
+                    for failed in check::failures(&f, t_star) {
+                        failures.push(format!("{rx} x {kind} at {factor} x load: {failed}"));
+                    }
+                }
             }
+        }
+    }
+    if check {
+        if failures.is_empty() {
+            println!("fleet --check: every criterion of issue 16 item 3 holds");
+        } else {
+            for f in &failures {
+                println!("FAILED {f}");
+            }
+            std::process::exit(1);
         }
     }
 }

@@ -85,6 +85,20 @@ impl Sender {
         }
     }
 
+    /// A block was sealed at `now`.
+    pub fn sealed(&mut self, now: Instant) {
+        if let Sender::Outpost { pacer, .. } = self {
+            pacer.sealed(now);
+        }
+    }
+
+    /// A send was answered with a retry at `now`.
+    pub fn retried(&mut self, answer: &Answer, now: Instant) {
+        if let Sender::Outpost { pacer, .. } = self {
+            pacer.retried(answer, now);
+        }
+    }
+
     /// After a delivery at `now`: the instant before which it must not send again.
     pub fn delivered(
         &mut self,

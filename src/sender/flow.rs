@@ -70,7 +70,13 @@ impl Shard {
                 Step::Delivered
             }
             Outcome::Retry { after, reason, warning } => {
-                let wait = after.unwrap_or_else(|| self.backoff.next(&mut self.rng));
+                // A Retry-After gets jitter of our own, up to half of it on top: a
+                // fleet refused in the same second must not come back in the same second.
+                let wait = match after {
+                    Some(after) if overloaded(answer) => after.mul_f64(1.0 + self.rng.f64() / 2.0),
+                    Some(after) => after,
+                    None => self.backoff.next(&mut self.rng),
+                };
                 Step::Retry { wait, reason, warning }
             }
             Outcome::Rejected { status, message } => Step::Rejected { status, message },
@@ -78,15 +84,91 @@ impl Shard {
     }
 }
 
-/// Backlog pacing shared by a queue's shards: while a backlog is uploaded,
-/// each delivered request holds the next one back by its bytes at `rate_limit`.
+/// Whether an answer says the receiver is overloaded (SPEC, "A fleet
+/// reconnects gently"): 429 or a 5xx. A refused connection is an outage, not
+/// overload; a timeout is overload when the previous send timed out too (one
+/// alone is as likely a lost packet).
+pub fn overloaded(answer: &Answer) -> bool {
+    matches!(answer, Answer::Status { status, .. } if *status == 429 || (500..=599).contains(status))
+}
+
+fn timed_out(answer: &Answer) -> bool {
+    matches!(answer, Answer::Transport(e) if e.contains("timeout") || e.contains("timed out"))
+}
+
+/// The first pace after the receiver pushes back: 1.25 x the inflow.
+pub const REPLAY_EXCESS_START: f64 = 0.25;
+/// Increase of the excess per second without pushback, times `1 + excess`.
+pub const REPLAY_EXCESS_INCREASE: f64 = 0.004;
+/// Multiplicative decrease of the excess on each pushback.
+pub const REPLAY_EXCESS_DECREASE: f64 = 0.6;
+/// The inflow (blocks sealed per second) is measured over windows this long.
+const INFLOW_WINDOW: Duration = Duration::from_secs(30);
+/// ... or until this many blocks were sealed, whichever comes first.
+const INFLOW_BLOCKS: u32 = 64;
+/// At most one decrease per this long: a burst of fast retries is one pushback.
+const DECREASE_HOLDOFF: Duration = Duration::from_secs(1);
+/// Time without pushback counted towards one increase at most (a long
+/// `Retry-After` wait is not a long success).
+const MAX_GROWTH_STEP: Duration = Duration::from_secs(10);
+
+/// Backlog pacing shared by a queue's shards. While a backlog is uploaded,
+/// each delivered request holds the next one back by its bytes at
+/// `rate_limit`, and, once the receiver has pushed back (429, 5xx, timeout),
+/// by the adaptive replay pace: `(1 + excess)` times the queue's own inflow
+/// of blocks, the excess growing by `REPLAY_EXCESS_INCREASE x (1 + excess)`
+/// per second of success and multiplied by `REPLAY_EXCESS_DECREASE` on a
+/// pushback (AIMD; the figures: README, "Running a fleet"). Every device of a fleet then
+/// replays in proportion to its own load, so all drain together, and the
+/// fleet converges on the receiver's spare capacity. Without pushback (a
+/// lone device, a receiver with room) and without a backlog (the healthy
+/// path) nothing changes: sends are unpaced.
 #[derive(Default)]
 pub struct Pacer {
     /// Sends wait until this instant; `None` before the first paced send.
     until: Option<Instant>,
+    /// Replay pace above the inflow; `None` until the receiver pushes back.
+    excess: Option<f64>,
+    grown_at: Option<Instant>,
+    /// Blocks sealed per second, and the window being counted.
+    inflow: f64,
+    window: Option<(Instant, u32)>,
+    /// The last answer was a timeout.
+    timed_out: bool,
+    decreased_at: Option<Instant>,
 }
 
 impl Pacer {
+    /// A block was sealed at `now` (the inflow the replay pace is relative to).
+    pub fn sealed(&mut self, now: Instant) {
+        let (since, count) = self.window.get_or_insert((now, 0));
+        *count += 1;
+        let elapsed = now.saturating_duration_since(*since);
+        if elapsed >= INFLOW_WINDOW || (*count > INFLOW_BLOCKS && !elapsed.is_zero()) {
+            let rate = f64::from(*count - 1) / elapsed.as_secs_f64();
+            self.inflow = if self.inflow > 0.0 { (self.inflow + rate) / 2.0 } else { rate };
+            self.window = Some((now, 1));
+        }
+    }
+
+    /// A send was answered with a retry at `now`: an overload answer slows the replay.
+    pub fn retried(&mut self, answer: &Answer, now: Instant) {
+        let timeout = timed_out(answer);
+        let twice = timeout && std::mem::replace(&mut self.timed_out, timeout);
+        self.timed_out = timeout;
+        let held = self.decreased_at.is_some_and(|t| now.saturating_duration_since(t) < DECREASE_HOLDOFF);
+        if (overloaded(answer) || twice) && !held {
+            self.decreased_at = Some(now);
+            self.excess = Some(self.excess.map_or(REPLAY_EXCESS_START, |e| e * REPLAY_EXCESS_DECREASE));
+            self.grown_at = Some(now);
+        }
+    }
+
+    /// The replay pace's multiple of the inflow, if paced.
+    pub fn pace(&self) -> Option<f64> {
+        self.excess.map(|e| 1.0 + e)
+    }
+
     /// After `bytes` were delivered at `now`: the instant before which this
     /// shard must not send again, if any.
     pub fn delivered(
@@ -96,10 +178,27 @@ impl Pacer {
         backlog: bool,
         now: Instant,
     ) -> Option<Instant> {
-        if policy.rate_limit == 0 || !backlog {
+        self.timed_out = false;
+        if !backlog {
+            // Caught up: the healthy path is unpaced; the next backlog starts afresh.
+            self.excess = None;
             return None;
         }
-        let turn = Duration::from_secs_f64(bytes as f64 / policy.rate_limit as f64);
+        let mut turn = Duration::ZERO;
+        if policy.rate_limit > 0 {
+            turn = Duration::from_secs_f64(bytes as f64 / policy.rate_limit as f64);
+        }
+        if let Some(e) = &mut self.excess {
+            let since = self.grown_at.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+            *e += REPLAY_EXCESS_INCREASE * (1.0 + *e) * since.min(MAX_GROWTH_STEP).as_secs_f64();
+            self.grown_at = Some(now);
+            if self.inflow > 0.0 {
+                turn = turn.max(Duration::from_secs_f64(1.0 / ((1.0 + *e) * self.inflow)));
+            }
+        }
+        if turn.is_zero() {
+            return None;
+        }
         let until = self.until.map_or(now, |t| t.max(now)) + turn;
         self.until = Some(until);
         Some(until)
@@ -147,11 +246,13 @@ mod tests {
         let p = policy(0);
         let mut shard = Shard::new(&p, 1);
         let now = SystemTime::UNIX_EPOCH;
-        let step = shard.answered(&p, &answer(429, Some("7")), now);
-        assert_eq!(
-            step,
-            Step::Retry { wait: Duration::from_secs(7), reason: "HTTP 429: ".into(), warning: None }
-        );
+        let Step::Retry { wait, reason, warning: None } = shard.answered(&p, &answer(429, Some("7")), now)
+        else {
+            panic!()
+        };
+        assert_eq!(reason, "HTTP 429: ");
+        let most = Duration::from_millis(10_500);
+        assert!(wait >= Duration::from_secs(7) && wait <= most, "7 s plus our jitter: {wait:?}");
         let no_retry = Policy { retry_on_http_429: false, ..p.clone() };
         assert_eq!(
             shard.answered(&no_retry, &answer(429, Some("7")), now),
@@ -169,5 +270,56 @@ mod tests {
         assert_eq!(pacer.delivered(&p, 500, true, t0), Some(t0 + Duration::from_secs(1)));
         assert_eq!(pacer.delivered(&p, 500, false, t0), None, "no backlog, no pacing");
         assert_eq!(pacer.delivered(&policy(0), 500, true, t0), None, "rate_limit 0: unpaced");
+    }
+
+    #[test]
+    fn replay_is_unpaced_until_pushback_then_aimd_relative_to_the_inflow() {
+        let p = policy(0);
+        let mut pacer = Pacer::default();
+        let t0 = Instant::now();
+        // 10 blocks a second for 7 s: the inflow is known after 64 blocks.
+        for i in 0..70 {
+            pacer.sealed(t0 + Duration::from_millis(100 * i));
+        }
+        let t = t0 + Duration::from_secs(7);
+        assert_eq!(pacer.delivered(&p, 500, true, t), None, "no pushback yet: unpaced");
+        pacer.retried(&Answer::Transport("connection refused".into()), t);
+        assert_eq!(pacer.pace(), None, "an outage is not overload");
+        pacer.retried(&Answer::Transport("timeout".into()), t);
+        assert_eq!(pacer.pace(), None, "one timeout may be a lost packet");
+        pacer.retried(&Answer::Transport("timeout".into()), t);
+        assert_eq!(pacer.pace(), Some(1.0 + REPLAY_EXCESS_START), "a second timeout in a row is");
+        pacer.retried(&answer(429, None), t + Duration::from_millis(500));
+        assert_eq!(pacer.pace(), Some(1.0 + REPLAY_EXCESS_START), "one decrease per second");
+        let t = t + Duration::from_secs(2);
+        pacer.retried(&answer(503, None), t);
+        let after = 1.0 + REPLAY_EXCESS_START * REPLAY_EXCESS_DECREASE;
+        assert_eq!(pacer.pace(), Some(after));
+        // Paced at about `after` x 10 blocks/s, growing with each success.
+        let until = pacer.delivered(&p, 500, true, t).expect("paced");
+        let gap = (until - t).as_secs_f64();
+        assert!((gap - 1.0 / (after * 10.0)).abs() < 0.01, "{gap}");
+        pacer.delivered(&p, 500, true, t + Duration::from_secs(5));
+        assert!(pacer.pace().expect("paced") > after, "additive increase");
+        assert_eq!(pacer.delivered(&p, 500, false, t), None, "caught up: unpaced");
+        assert_eq!(pacer.pace(), None, "the next backlog starts afresh");
+    }
+
+    #[test]
+    fn retry_after_on_overload_gets_up_to_half_again_of_our_own_jitter() {
+        let p = policy(0);
+        let now = SystemTime::UNIX_EPOCH;
+        let waits: Vec<Duration> = (0..50)
+            .map(|seed| match Shard::new(&p, seed).answered(&p, &answer(503, Some("10")), now) {
+                Step::Retry { wait, .. } => wait,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(waits.iter().all(|w| *w >= Duration::from_secs(10) && *w <= Duration::from_secs(15)));
+        assert!(waits.iter().any(|w| *w > Duration::from_secs(12)), "no jitter: {waits:?}");
+        let Step::Retry { wait, .. } = Shard::new(&p, 1).answered(&p, &answer(401, None), now) else {
+            panic!()
+        };
+        assert_eq!(wait, p.max_backoff, "401 waits max_backoff exactly");
     }
 }

@@ -230,6 +230,7 @@ impl Queue {
     }
 
     fn enqueue(&self, block: SealedBlock, lane: Lane) {
+        self.pacer.borrow_mut().sealed(Instant::now());
         self.buffer.borrow_mut().push_in(block, lane);
         self.account();
         self.ready.notify(usize::MAX);
@@ -386,6 +387,7 @@ impl Queue {
                     }
                     Step::Retry { wait, reason, warning } => {
                         add(&m.samples_retried_total, u64::from(part.samples));
+                        self.pacer.borrow_mut().retried(&answer, Instant::now());
                         if let Some(w) = warning
                             && let Some(held) = self.retry_after_log.pass(Instant::now())
                         {
