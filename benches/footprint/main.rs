@@ -8,7 +8,7 @@
 //!
 //! `cargo bench --bench footprint -- [--window S] [--warmup S] [--runs N]
 //!   [--loads 1x1000,5x1000,5x2000,50x2000,150x2000,node] [--agents outpost,vmagent,prometheus]
-//!   [--quick]`
+//!   [--base NAME] [--quick]`
 //!
 //! An agent `NAME=PATH` is another outpost binary (a musl build, the tree before a change),
 //! measured side by side with the rest; `OUTPOST_EXEC` replaces the default one. `node` is
@@ -80,6 +80,8 @@ struct Options {
     runs: usize,
     loads: Vec<Load>,
     agents: Vec<Agent>,
+    /// The agent the ratios are of: `--base`, else `outpost`, else the first outpost binary.
+    base: Option<String>,
 }
 
 fn main() {
@@ -108,7 +110,7 @@ fn main() {
                 }
             }
         }
-        report(load, window, &options.agents, &results);
+        report(load, window, &options.agents, &results, options.base.as_deref());
         if !load.node {
             for (a, runs) in results.iter().enumerate() {
                 if let Some(rss) = median(runs.iter().map(|f| f.rss_median as f64).collect()) {
@@ -135,6 +137,7 @@ fn options() -> Options {
     let mut runs = 2;
     let mut loads = "1x1000,5x1000,5x2000,50x2000,150x2000,node".to_owned();
     let mut agents = "outpost,vmagent,prometheus".to_owned();
+    let mut base = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage(&format!("{arg} needs a value")));
@@ -144,6 +147,7 @@ fn options() -> Options {
             "--runs" => runs = value().parse().unwrap_or_else(|_| usage("--runs: a count")),
             "--loads" => loads = value(),
             "--agents" => agents = value(),
+            "--base" => base = Some(value()),
             "--quick" => {
                 (window, warmup, runs) = (4, 2, 1);
                 loads = "2x500".to_owned();
@@ -155,12 +159,12 @@ fn options() -> Options {
     let loads =
         loads.split(',').map(|l| parse_load(l).unwrap_or_else(|| usage(&format!("bad load {l}")))).collect();
     let agents = agents.split(',').map(parse_agent).collect();
-    Options { window, warmup, runs: runs.max(1), loads, agents }
+    Options { window, warmup, runs: runs.max(1), loads, agents, base }
 }
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "footprint: {why}\nusage: footprint [--window S] [--warmup S] [--runs N] [--loads TxS,...,node] [--agents outpost,vmagent,prometheus,NAME=PATH] [--quick]"
+        "footprint: {why}\nusage: footprint [--window S] [--warmup S] [--runs N] [--loads TxS,...,node] [--agents outpost,vmagent,prometheus,NAME=PATH] [--base NAME] [--quick]"
     );
     std::process::exit(2)
 }
@@ -414,7 +418,7 @@ fn mib(bytes: f64) -> f64 {
     bytes / 1048576.0
 }
 
-fn report(load: &Load, window: u64, agents: &[Agent], results: &[Vec<Figures>]) {
+fn report(load: &Load, window: u64, agents: &[Agent], results: &[Vec<Figures>], base: Option<&str>) {
     let series = load.targets * load.series;
     println!(
         "\n{} ({} series), {window} s window, {} run(s) each, agents interleaved",
@@ -464,8 +468,11 @@ fn report(load: &Load, window: u64, agents: &[Agent], results: &[Vec<Figures>]) 
         );
         medians.push((agent, cpu, share, rss));
     }
-    let Some(&(first, cpu, share, rss)) = medians.iter().find(|(a, ..)| matches!(a.kind, Kind::Outpost(_)))
-    else {
+    let chosen = medians
+        .iter()
+        .find(|(a, ..)| a.name == base.unwrap_or("outpost"))
+        .or_else(|| medians.iter().find(|(a, ..)| base.is_none() && matches!(a.kind, Kind::Outpost(_))));
+    let Some(&(first, cpu, share, rss)) = chosen else {
         return;
     };
     for &(peer, peer_cpu, peer_share, peer_rss) in &medians {
