@@ -498,12 +498,15 @@ fn rate_limit_paces_the_backlog_upload() {
     outpost.assert_running();
     let drain = &receiver.snapshot()[first_after..];
     assert!(drain.len() >= 3, "a backlog of several blocks: {}", drain.len());
-    // Request i starts no earlier than the bytes before it allow.
+    // Request i starts no earlier than the bytes before it allow. Times are arrivals at the
+    // receiver, measured from the first request's: when that one is held up on its way (a
+    // busy machine: other tests run beside this one), the rest look early by as much, so
+    // 50 ms is allowed; unpaced, the 8 requests (over 100 KB) would arrive within a few ms.
     let mut sent = 0u64;
     for r in drain.iter().take(8) {
         let elapsed = r.at - drain[0].at;
         let allowed = Duration::from_secs_f64(sent as f64 / rate as f64);
-        assert!(elapsed + Duration::from_millis(5) >= allowed, "{sent} bytes sent after only {elapsed:?}");
+        assert!(elapsed + Duration::from_millis(50) >= allowed, "{sent} bytes sent after only {elapsed:?}");
         sent += r.body.len() as u64;
     }
 }
