@@ -501,7 +501,7 @@ fn rate_limit_paces_the_backlog_upload() {
     // Request i starts no earlier than the bytes before it allow. Times are arrivals at the
     // receiver, measured from the first request's: when that one is held up on its way (a
     // busy machine: other tests run beside this one), the rest look early by as much, so
-    // 50 ms is allowed; unpaced, the 8 requests (over 100 KB) would arrive within a few ms.
+    // 50 ms is allowed; unpaced, they would all arrive within a few ms of the first.
     let mut sent = 0u64;
     for r in drain.iter().take(8) {
         let elapsed = r.at - drain[0].at;
