@@ -62,7 +62,8 @@ impl Offload {
     }
 
     /// Pool threads started so far (they are never stopped).
-    pub fn threads(&self) -> usize {
+    #[cfg(test)]
+    fn threads(&self) -> usize {
         self.pool.lock().threads
     }
 }

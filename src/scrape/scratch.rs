@@ -63,8 +63,9 @@ impl Scratch {
         trim(&mut self.stale.borrow_mut(), 0);
     }
 
-    /// Bytes of capacity held here (for tests and figures).
-    pub fn capacity_bytes(&self) -> usize {
+    /// Bytes of capacity held here.
+    #[cfg(test)]
+    fn capacity_bytes(&self) -> usize {
         let bodies: usize = self.bodies.borrow().iter().map(Vec::capacity).sum();
         bodies
             + self.staged.borrow().capacity() * size_of::<Staged>()
