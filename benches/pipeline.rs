@@ -106,6 +106,7 @@ fn main() {
     let mut compressed = 0usize;
 
     let mut stale = Vec::new();
+    let mut labels_buf = Vec::new();
     // Returns the samples scraped and the blocks sealed.
     let mut scrape = |cache: &mut SeriesCache, ts: i64| -> (usize, usize) {
         staged.clear();
@@ -116,13 +117,12 @@ fn main() {
         let now = Instant::now();
         let mut blocks = 0;
         for (labels, value, ts) in staged.drain(..) {
-            for (staging, labels) in stagings.iter_mut().zip(labels.iter()) {
-                let Some(labels) = labels else { continue };
-                if let Some(block) = staging.push(labels, value, ts, now) {
+            cache.store().each(labels, &mut labels_buf, |queue, labels| {
+                if let Some(block) = stagings[queue].push(labels, value, ts, now) {
                     compressed += block.payload.len();
                     blocks += 1;
                 }
-            }
+            });
         }
         (n, blocks)
     };

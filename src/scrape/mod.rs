@@ -35,7 +35,7 @@ use crate::sender::{Outgoing, Queue};
 use crate::status::TargetHealth;
 use crate::telemetry::ScrapeMetrics;
 use report::{ScrapeReport, Scraped};
-use series::{Encoded, Lookup, SeriesCache};
+use series::{At, Encoded, LabelStore, Lookup, SeriesCache};
 
 /// What a loop needs besides its target and its job's client.
 pub struct Context<'a> {
@@ -50,8 +50,9 @@ pub struct Context<'a> {
     pub scratch: &'a scratch::Scratch,
 }
 
-/// A sample ready to append once the scrape is known good.
-pub type Staged = (Encoded, f64, i64);
+/// A sample ready to append once the scrape is known good: where its series'
+/// labels are in the target's store, its value and timestamp.
+pub type Staged = (At, f64, i64);
 
 /// Scrapes `target` every interval until a removal time arrives on `stop`,
 /// through the job's client (shared by its targets, as Prometheus has one
@@ -72,6 +73,8 @@ pub async fn run(
     let families = cx.metadata.register();
     *health.families.borrow_mut() = families.clone();
     let mut cache = SeriesCache::with_metadata(families);
+    // One queue's encoded labels of a series at a time, written out of the cache's store.
+    let mut labels_buf = Vec::new();
     let mut last_error: Option<String> = None;
     let mut next = Instant::now() + first_delay(&target, SystemTime::now());
     let mut scraped = false;
@@ -110,7 +113,7 @@ pub async fn run(
             Ok(scraped) => {
                 cache.end(&mut stale);
                 for (labels, value, ts) in staged.drain(..) {
-                    append(cx.queues, &labels, value, ts, now);
+                    append(cx.queues, cache.store(), labels, &mut labels_buf, value, ts, now);
                 }
                 ScrapeReport { up: true, duration_seconds: 0.0, scraped, reason: None }
             }
@@ -127,7 +130,15 @@ pub async fn run(
             }
         };
         for labels in stale.drain(..) {
-            append(cx.queues, &labels, staleness::STALE_NAN, timestamp_ms, now);
+            append(
+                cx.queues,
+                cache.store(),
+                labels,
+                &mut labels_buf,
+                staleness::STALE_NAN,
+                timestamp_ms,
+                now,
+            );
         }
         drop((staged, stale));
         cx.scratch.settle(staged_len);
@@ -135,7 +146,7 @@ pub async fn run(
         health.scraped(started_at, now - started, report.reason.as_deref());
         for (labels, value) in report_labels.iter().zip(report.values()) {
             if let Some(labels) = labels {
-                append(cx.queues, labels, value, timestamp_ms, now);
+                append_encoded(cx.queues, labels, value, timestamp_ms, now);
             }
         }
         if report.reason != last_error {
@@ -160,10 +171,20 @@ pub async fn run(
         let (timestamp_ms, now) = (millis(removed_at), Instant::now());
         let mut stale = cx.scratch.stale.borrow_mut();
         cache.end_all(&mut stale);
-        for labels in stale.iter().chain(report_labels.iter().flatten()) {
-            append(cx.queues, labels, staleness::STALE_NAN, timestamp_ms, now);
+        for labels in stale.drain(..) {
+            append(
+                cx.queues,
+                cache.store(),
+                labels,
+                &mut labels_buf,
+                staleness::STALE_NAN,
+                timestamp_ms,
+                now,
+            );
         }
-        stale.clear();
+        for labels in report_labels.iter().flatten() {
+            append_encoded(cx.queues, labels, staleness::STALE_NAN, timestamp_ms, now);
+        }
     }
 }
 
@@ -180,9 +201,27 @@ pub(crate) fn trim<T>(v: &mut Vec<T>, used: usize) {
     }
 }
 
-/// Appends one sample to every queue that sends its series. A queue whose
-/// receiver is down only fills its own buffer (its `append` never waits).
-fn append(queues: &[Queue], labels: &Encoded, value: f64, timestamp_ms: i64, now: Instant) {
+/// Appends one sample of the series at `labels` in `store` to every queue
+/// that sends it, its labels written out into `buf`. A queue whose receiver
+/// is down only fills its own buffer (its `append` never waits).
+fn append(
+    queues: &[Queue],
+    store: &LabelStore,
+    labels: At,
+    buf: &mut Vec<u8>,
+    value: f64,
+    timestamp_ms: i64,
+    now: Instant,
+) {
+    store.each(labels, buf, |i, labels| {
+        if let Some(queue) = queues.get(i) {
+            queue.append(labels, value, timestamp_ms, now);
+        }
+    });
+}
+
+/// `append` for a report series, whose labels are kept encoded.
+fn append_encoded(queues: &[Queue], labels: &Encoded, value: f64, timestamp_ms: i64, now: Instant) {
     for (queue, labels) in queues.iter().zip(labels.iter()) {
         if let Some(labels) = labels {
             queue.append(labels, value, timestamp_ms, now);

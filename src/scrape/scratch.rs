@@ -14,7 +14,7 @@
 use std::cell::{Cell, RefCell};
 
 use super::Staged;
-use super::series::Encoded;
+use super::series::At;
 use super::trim;
 
 /// Free bodies kept: more than the scrapes that read at once, fewer than the targets.
@@ -24,7 +24,7 @@ const MAX_FREE: usize = 8;
 pub struct Scratch {
     bodies: RefCell<Vec<Vec<u8>>>,
     pub staged: RefCell<Vec<Staged>>,
-    pub stale: RefCell<Vec<Encoded>>,
+    pub stale: RefCell<Vec<At>>,
     /// The largest body and staged length of recent scrapes, decaying by 1/64 a scrape:
     /// buffers are trimmed to it, so targets of different sizes taking turns do not make
     /// them shrink and grow again, and one unusually large scrape is forgotten in about
@@ -69,7 +69,7 @@ impl Scratch {
         let bodies: usize = self.bodies.borrow().iter().map(Vec::capacity).sum();
         bodies
             + self.staged.borrow().capacity() * size_of::<Staged>()
-            + self.stale.borrow().capacity() * size_of::<Encoded>()
+            + self.stale.borrow().capacity() * size_of::<At>()
     }
 }
 

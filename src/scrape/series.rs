@@ -17,8 +17,9 @@
 //! the seeds or the hashes.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
+
+use hashbrown::HashTable;
 
 use super::metadata::Families;
 use crate::discovery::{Limits, Target};
@@ -28,8 +29,10 @@ use crate::relabel;
 use crate::sender::Outgoing;
 
 mod encoded;
+mod store;
 
 pub use encoded::Encoded;
+pub use store::{At, LabelStore};
 
 /// A series text's identity (see the module's comment).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,31 +51,34 @@ impl Keys {
 
 #[derive(Default)]
 pub struct SeriesCache {
-    /// In the order first seen. `index` maps each text's key to its position.
-    series: Vec<(Key, Cached)>,
-    index: HashMap<Key, u32, foldhash::fast::FixedState>,
+    /// In the order first seen. `index` holds their positions, hashed by key.
+    series: Vec<Cached>,
+    index: HashTable<u32>,
+    /// Their encoded labels.
+    store: LabelStore,
     keys: Keys,
     /// The position after the last series found: the likely next one.
     next: usize,
     /// The format of the current scrape's body.
     format: Format,
-    /// Incremented by every scrape.
-    generation: u64,
+    /// Incremented by every scrape (wrapping: a series is held at most one scrape unseen).
+    generation: u32,
     /// Series first seen in the current scrape (`scrape_series_added`).
     added: usize,
     /// The target's metric families, when metadata is sent.
     families: Option<Rc<RefCell<Families>>>,
 }
 
+/// 28 bytes a series, with its place in `index` (5 bytes a slot) and its labels in the store.
 struct Cached {
-    /// Encoded labels, shared with the samples staged for this scrape;
-    /// `None` when metric relabeling, or every queue's write relabeling,
-    /// dropped the series.
-    labels: Option<Encoded>,
+    key: Key,
+    /// Where its encoded labels are in the store; `None` when metric
+    /// relabeling, or every queue's write relabeling, dropped the series.
+    labels: Option<At>,
+    /// The last scrape that had a sample of this series.
+    seen: u32,
     /// Metric relabeling dropped it: not counted as appended.
     dropped: bool,
-    /// The last scrape that had a sample of this series.
-    seen: u64,
     /// The last successful scrape exposed it: it gets a staleness marker
     /// when it disappears.
     exposed: bool,
@@ -84,7 +90,8 @@ struct Cached {
 /// What to do with one scraped sample.
 #[derive(Debug, PartialEq)]
 pub enum Lookup {
-    Append(Encoded),
+    /// The series' labels, in the cache's [`store`](SeriesCache::store).
+    Append(At),
     /// Kept by metric relabeling, dropped by every queue's write relabeling: it counts as
     /// appended (`scrape_samples_post_metric_relabeling`) but is not sent.
     Unsent,
@@ -97,8 +104,8 @@ pub enum Lookup {
 
 impl Cached {
     fn lookup(&self) -> Lookup {
-        match (&self.labels, self.dropped) {
-            (Some(labels), _) => Lookup::Append(labels.clone()),
+        match (self.labels, self.dropped) {
+            (Some(labels), _) => Lookup::Append(labels),
             (None, true) => Lookup::Dropped,
             (None, false) => Lookup::Unsent,
         }
@@ -125,8 +132,12 @@ impl SeriesCache {
 
     /// Starts a scrape of a body in `format`.
     pub fn begin_format(&mut self, format: Format) {
+        // The markers of the last scrape are written: the garbage can go.
+        if self.store.wants_compaction() {
+            self.store.compact(self.series.iter_mut().filter_map(|c| c.labels.as_mut()));
+        }
         self.format = format;
-        self.generation += 1;
+        self.generation = self.generation.wrapping_add(1);
         self.next = 0;
         self.added = 0;
     }
@@ -139,7 +150,7 @@ impl SeriesCache {
     pub fn hit(&mut self, series: &str) -> Option<Lookup> {
         let at = self.find(series)?;
         // An OpenMetrics body is matched only against texts its parser accepted.
-        if self.format == Format::OpenMetrics && !self.series[at].1.openmetrics {
+        if self.format == Format::OpenMetrics && !self.series[at].openmetrics {
             return None;
         }
         Some(self.mark(at))
@@ -149,8 +160,11 @@ impl SeriesCache {
     fn find(&mut self, series: &str) -> Option<usize> {
         let key = self.keys.of(series);
         let at = match self.series.get(self.next) {
-            Some((k, _)) if *k == key => self.next,
-            _ => *self.index.get(&key)? as usize,
+            Some(c) if c.key == key => self.next,
+            _ => {
+                let series = &self.series;
+                *self.index.find(key.0, |&i| series[i as usize].key == key)? as usize
+            }
         };
         self.next = at + 1;
         Some(at)
@@ -158,7 +172,7 @@ impl SeriesCache {
 
     /// What to do with a sample of the series at `at`, seen in this scrape.
     fn mark(&mut self, at: usize) -> Lookup {
-        let cached = &mut self.series[at].1;
+        let cached = &mut self.series[at];
         if cached.seen == self.generation {
             return Lookup::Repeat;
         }
@@ -176,7 +190,7 @@ impl SeriesCache {
     ) -> Result<Lookup, String> {
         if let Some(at) = self.find(sample.series) {
             // Parsed in full just now: by the OpenMetrics parser, if that is the format.
-            let cached = &mut self.series[at].1;
+            let cached = &mut self.series[at];
             cached.openmetrics |= self.format == Format::OpenMetrics;
             return Ok(self.mark(at));
         }
@@ -185,8 +199,10 @@ impl SeriesCache {
         if kept {
             check_limits(&labels, &target.limits)?;
         }
-        let encoded = if kept { encode(&labels, outgoing) } else { None };
+        let encoded = if kept { self.store_labels(&labels, outgoing)? } else { None };
+        let key = self.keys.of(sample.series);
         let cached = Cached {
+            key,
             labels: encoded,
             dropped: !kept,
             seen: self.generation,
@@ -194,32 +210,37 @@ impl SeriesCache {
             openmetrics: self.format == Format::OpenMetrics,
         };
         let lookup = cached.lookup();
-        let key = self.keys.of(sample.series);
         let at =
             u32::try_from(self.series.len()).map_err(|_| "more than 2^32 series in one target".to_owned())?;
-        self.index.insert(key, at);
-        self.series.push((key, cached));
+        let series = &self.series;
+        self.index.insert_unique(key.0, at, |&i| series[i as usize].key.0);
+        self.series.push(cached);
         self.added += 1;
         Ok(lookup)
     }
 
     /// Ends a successful scrape; returns the number of series it added.
     /// Series the previous successful scrape exposed and this one did not
-    /// go to `stale` (SPEC: staleness) and are forgotten.
-    pub fn end(&mut self, stale: &mut Vec<Encoded>) -> usize {
+    /// go to `stale` (SPEC: staleness) and are forgotten; their labels stay
+    /// in the store until the next scrape begins.
+    pub fn end(&mut self, stale: &mut Vec<At>) -> usize {
         if let Some(families) = &self.families {
             families.borrow_mut().end(true);
         }
         let added = self.added;
         let generation = self.generation;
         let before = self.series.len();
-        self.series.retain_mut(|(_, c)| {
+        let store = &mut self.store;
+        self.series.retain_mut(|c| {
             if c.seen == generation {
                 c.exposed = true;
                 return true;
             }
-            if let (true, Some(labels)) = (c.exposed, &c.labels) {
-                stale.push(labels.clone());
+            if let Some(labels) = c.labels {
+                if c.exposed {
+                    stale.push(labels);
+                }
+                store.release(labels);
             }
             false
         });
@@ -228,20 +249,44 @@ impl SeriesCache {
             // target now has far fewer series than at its peak).
             self.index.clear();
             self.shrink();
-            self.index.extend(self.series.iter().enumerate().map(|(i, (key, _))| (*key, i as u32)));
+            let series = &self.series;
+            for (i, c) in series.iter().enumerate() {
+                self.index.insert_unique(c.key.0, i as u32, |&i| series[i as usize].key.0);
+            }
         }
         added
     }
 
     /// Ends a failed scrape, or the target's last one: every series the last
     /// successful scrape exposed goes to `stale`, and all are forgotten.
-    pub fn end_all(&mut self, stale: &mut Vec<Encoded>) {
+    pub fn end_all(&mut self, stale: &mut Vec<At>) {
         if let Some(families) = &self.families {
             families.borrow_mut().end(false);
         }
         self.index.clear();
-        stale.extend(self.series.drain(..).filter(|(_, c)| c.exposed).filter_map(|(_, c)| c.labels));
+        for c in self.series.drain(..) {
+            if let Some(labels) = c.labels {
+                if c.exposed {
+                    stale.push(labels);
+                }
+                self.store.release(labels);
+            }
+        }
         self.shrink();
+    }
+
+    /// The series' encoded labels, for [`Lookup::Append`] and the markers of `end`.
+    pub fn store(&self) -> &LabelStore {
+        &self.store
+    }
+
+    /// `labels` encoded for each queue, in the store; `None` when every queue drops them.
+    fn store_labels(&mut self, labels: &Labels, outgoing: &[Rc<Outgoing>]) -> Result<Option<At>, String> {
+        let per_queue: Vec<Option<Vec<u8>>> = outgoing.iter().map(|o| o.encode(labels)).collect();
+        if per_queue.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        self.store.add(per_queue.iter().map(Option::as_deref)).map(Some)
     }
 
     /// Gives back the capacity of a peak far above the series now held (see `scrape::trim`).
@@ -249,7 +294,8 @@ impl SeriesCache {
         let len = self.series.len();
         super::trim(&mut self.series, len);
         if self.index.capacity() > len.saturating_mul(2).max(1024) {
-            self.index.shrink_to(len);
+            let series = &self.series;
+            self.index.shrink_to(len, |&i| series[i as usize].key.0);
         }
     }
 

@@ -40,8 +40,10 @@ fn scrape_as(format: Format, cache: &mut SeriesCache, body: &str) -> (Result<usi
         }
         Err(_) => cache.end_all(&mut stale),
     }
-    let staged =
-        out.into_iter().map(|(l, v, t)| (l.queue(0).expect("one queue").to_vec(), v.to_bits(), t)).collect();
+    let staged = out
+        .into_iter()
+        .map(|(l, v, t)| (cache.store().get(l)[0].clone().expect("one queue"), v.to_bits(), t))
+        .collect();
     (result.map(|s| s.samples), staged)
 }
 

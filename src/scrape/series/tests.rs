@@ -69,7 +69,7 @@ fn one() -> Vec<Rc<Outgoing>> {
     vec![Rc::default()]
 }
 
-fn labels_of(l: Lookup) -> Encoded {
+fn labels_of(l: Lookup) -> At {
     match l {
         Lookup::Append(labels) => labels,
         other => panic!("not appended: {other:?}"),
@@ -88,14 +88,14 @@ fn cache_hits_share_bytes_and_drop_repeats_within_a_scrape() {
     assert_eq!(cache.end(&mut stale), 1, "one series added");
     cache.begin();
     let again = labels_of(cache.lookup(&s, &t, &one()).expect("ok"));
-    assert!(Encoded::ptr_eq(&first, &again));
+    assert_eq!(first, again, "the same stored labels");
     assert_eq!(cache.end(&mut stale), 0, "nothing new");
     assert!(stale.is_empty());
     cache.begin();
     cache.end(&mut stale);
     assert!(cache.is_empty(), "a series absent from a scrape is forgotten");
     assert_eq!(stale.len(), 1, "and gets a staleness marker");
-    assert!(Encoded::ptr_eq(&stale[0], &first));
+    assert_eq!(stale[0], first);
     stale.clear();
     cache.begin();
     cache.end(&mut stale);
@@ -162,8 +162,8 @@ fn metric_relabeling_and_write_relabeling_are_cached_per_series() {
         assert_eq!(cache.lookup(&sample("dropped_x", "dropped_x", ""), &t, &outgoing), Ok(Lookup::Dropped));
         assert_eq!(cache.lookup(&sample("unsent_x", "unsent_x", ""), &t, &outgoing), Ok(Lookup::Unsent));
         let kept = labels_of(cache.lookup(&sample("kept", "kept", ""), &t, &outgoing).expect("ok"));
-        let kept = kept.queue(0).expect("sent");
-        let decoded = crate::staging::encode::TimeSeries::decode(kept).expect("labels");
+        let kept = cache.store().get(kept)[0].clone().expect("sent");
+        let decoded = crate::staging::encode::TimeSeries::decode(&kept[..]).expect("labels");
         assert!(decoded.labels.iter().any(|l| l.name == "cluster" && l.value == "c"), "external label added");
         cache.end(&mut stale);
     }
@@ -204,20 +204,22 @@ fn each_queue_gets_its_own_encoding_and_write_relabeling() {
     let mut first = None;
     for _ in 0..2 {
         cache.begin();
+        let decode_all = |cache: &SeriesCache, at| -> Vec<Option<String>> {
+            cache.store().get(at).iter().map(|e| decode(e.as_deref())).collect()
+        };
         let both = labels_of(cache.lookup(&sample("m", "m", ""), &t, &outgoing).expect("ok"));
-        assert_eq!(both.iter().map(decode).collect::<Vec<_>>(), [Some("m@a".into()), Some("m@b".into())]);
+        assert_eq!(decode_all(&cache, both), [Some("m@a".into()), Some("m@b".into())]);
         let a = labels_of(cache.lookup(&sample("only_a", "only_a", ""), &t, &outgoing).expect("ok"));
-        assert_eq!(a.iter().map(decode).collect::<Vec<_>>(), [Some("only_a@a".into()), None]);
+        assert_eq!(decode_all(&cache, a), [Some("only_a@a".into()), None]);
         let b = labels_of(cache.lookup(&sample("only_b", "only_b", ""), &t, &outgoing).expect("ok"));
-        assert_eq!(b.iter().map(decode).collect::<Vec<_>>(), [None, Some("only_b@b".into())]);
+        assert_eq!(decode_all(&cache, b), [None, Some("only_b@b".into())]);
         assert_eq!(
             cache.lookup(&sample("only_b_x", "only_b_x", ""), &t, &outgoing),
             Ok(Lookup::Unsent),
             "dropped by both: counted, not sent"
         );
         // The second scrape finds the same shared encodings.
-        let first = first.get_or_insert_with(|| both.clone());
-        assert!(Encoded::ptr_eq(first, &both));
+        assert_eq!(*first.get_or_insert(both), both);
         cache.end(&mut stale);
     }
     cache.begin();
@@ -241,4 +243,37 @@ fn a_failed_scrape_makes_every_exposed_series_stale() {
     cache.end_all(&mut stale);
     assert_eq!(stale.len(), 1, "only a, which the last good scrape exposed");
     assert!(cache.is_empty());
+}
+
+#[test]
+fn churning_series_keep_the_store_bounded_and_their_markers_exact() {
+    let mut cache = SeriesCache::default();
+    let t = target(false);
+    let mut stale = Vec::new();
+    let name_of = |cache: &SeriesCache, at| -> String {
+        let bytes = cache.store().get(at)[0].clone().expect("sent");
+        let series = crate::staging::encode::TimeSeries::decode(&bytes[..]).expect("labels");
+        series.labels.iter().find(|l| l.name == "__name__").map(|l| l.value.clone()).expect("named")
+    };
+    let mut one_round = 0;
+    for round in 0..60 {
+        cache.begin();
+        for i in 0..300 {
+            let name = format!("churn_{round}_{i}_with_a_long_enough_name");
+            labels_of(cache.lookup(&sample(&name, &name, ""), &t, &one()).expect("ok"));
+        }
+        stale.clear();
+        assert_eq!(cache.end(&mut stale), 300);
+        if round == 0 {
+            one_round = cache.store().capacity_bytes();
+        } else {
+            // Every series of the round before gets a marker, its labels still readable.
+            assert_eq!(stale.len(), 300);
+            let want = |i| format!("churn_{}_{i}_with_a_long_enough_name", round - 1);
+            assert_eq!(name_of(&cache, stale[0]), want(0));
+            assert_eq!(name_of(&cache, stale[299]), want(299));
+        }
+    }
+    let held = cache.store().capacity_bytes();
+    assert!(held <= 4 * one_round, "the store holds {held} bytes after 60 rounds of {one_round}");
 }
