@@ -3,7 +3,8 @@
 //! order rotated from run to run. Per agent and load it prints user+sys CPU seconds of the
 //! agent's process per million samples the receiver got, RSS median and peak over the
 //! window (VmRSS each second), bytes per sample on the wire, samples lost, duplicated and out
-//! of order, and outpost's ratios to each peer; then per agent a least-squares line of RSS
+//! of order, wakeups (context switches of its threads) per second, and outpost's ratios to
+//! each peer; then per agent a least-squares line of RSS
 //! over the synthetic loads' series counts, so the cost per series is seen.
 //!
 //! `cargo bench --bench footprint -- [--window S] [--warmup S] [--runs N]
@@ -58,6 +59,8 @@ struct Figures {
     rss_median: u64,
     rss_peak: u64,
     threads: u64,
+    /// Context switches of the agent's threads per second: its wakeups.
+    wakeups: f64,
     lost: u64,
     duplicated: u64,
     out_of_order: u64,
@@ -239,6 +242,7 @@ fn measure(agent: &Agent, load: &Load, warmup: u64, window: u64) -> Result<Figur
     thread::sleep(Duration::from_secs(warmup));
 
     let (cpu0, counts0, start) = (cpu_seconds(pid)?, receiver.counts(), Instant::now());
+    let switches0 = context_switches(pid);
     let mut rss = Vec::new();
     let mut threads = 0;
     for tick in 1..=window {
@@ -249,6 +253,7 @@ fn measure(agent: &Agent, load: &Load, warmup: u64, window: u64) -> Result<Figur
         threads = threads.max(t);
     }
     let (cpu1, counts1, elapsed) = (cpu_seconds(pid)?, receiver.counts(), start.elapsed().as_secs_f64());
+    let switches1 = context_switches(pid);
     rss.sort_unstable();
     let figures = Figures {
         cpu_seconds: cpu1 - cpu0,
@@ -257,6 +262,7 @@ fn measure(agent: &Agent, load: &Load, warmup: u64, window: u64) -> Result<Figur
         rss_median: rss[rss.len() / 2],
         rss_peak: *rss.last().unwrap_or(&0),
         threads,
+        wakeups: switches1.saturating_sub(switches0) as f64 / elapsed,
         lost: if load.node { 0 } else { receiver.lost(load.series as u64 + 1, 3) },
         duplicated: counts1.duplicated,
         out_of_order: counts1.out_of_order,
@@ -376,6 +382,23 @@ fn cpu_seconds(pid: u32) -> Result<f64, String> {
     Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
+/// Voluntary and involuntary context switches of the threads `pid` has now (a thread that
+/// exited takes its count with it: agents whose threads come and go are undercounted).
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("status")).ok())
+        .map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
+}
+
 /// VmRSS in bytes and the thread count.
 fn status(pid: u32) -> Result<(u64, u64), String> {
     let status =
@@ -427,7 +450,7 @@ fn report(load: &Load, window: u64, agents: &[Agent], results: &[Vec<Figures>], 
         results.first().map_or(0, Vec::len)
     );
     println!(
-        "  {:<12} {:>9} {:>13} {:>7} {:>9} {:>9} {:>8} {:>7} {:>7} {:>5} {:>4} {:>7}",
+        "  {:<12} {:>9} {:>13} {:>7} {:>9} {:>9} {:>8} {:>7} {:>7} {:>5} {:>4} {:>7} {:>7}",
         "agent",
         "CPU-s/M",
         "(runs)",
@@ -439,7 +462,8 @@ fn report(load: &Load, window: u64, agents: &[Agent], results: &[Vec<Figures>], 
         "dup",
         "ooo",
         "thr",
-        "samp/s"
+        "samp/s",
+        "wake/s"
     );
     let mut medians = Vec::new();
     for (agent, runs) in agents.iter().zip(results) {
@@ -452,7 +476,7 @@ fn report(load: &Load, window: u64, agents: &[Agent], results: &[Vec<Figures>], 
         let rss = per(|f| f.rss_median as f64);
         let share = per(Figures::core_share);
         println!(
-            "  {:<12} {:>9.3} {:>13} {:>6.2}% {:>5.1} MiB {:>5.1} MiB {:>8.2} {:>7} {:>7} {:>5} {:>4} {:>7.0}",
+            "  {:<12} {:>9.3} {:>13} {:>6.2}% {:>5.1} MiB {:>5.1} MiB {:>8.2} {:>7} {:>7} {:>5} {:>4} {:>7.0} {:>7.1}",
             agent.name,
             cpu,
             format!("{lo:.2}-{hi:.2}"),
@@ -465,6 +489,7 @@ fn report(load: &Load, window: u64, agents: &[Agent], results: &[Vec<Figures>], 
             runs.iter().map(|f| f.out_of_order).max().unwrap_or(0),
             runs.iter().map(|f| f.threads).max().unwrap_or(0),
             per(|f| f.samples as f64 / f.window),
+            per(|f| f.wakeups),
         );
         medians.push((agent, cpu, share, rss));
     }
