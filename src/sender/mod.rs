@@ -238,9 +238,17 @@ impl Queue {
     fn enqueue(&self, block: SealedBlock, lane: Lane) {
         self.pacer.borrow_mut().sealed(Instant::now());
         self.buffer.borrow_mut().push_in(block, lane);
-        self.written.notify(1);
+        self.wrote();
         self.account();
         self.ready.notify(usize::MAX);
+    }
+
+    /// Wakes the periodic sync if the buffer now holds something to sync (a block went to
+    /// the RAM ring: nothing to wake for).
+    fn wrote(&self) {
+        if self.buffer.borrow().needs_sync() {
+            self.written.notify(1);
+        }
     }
 
     /// Counts and logs what the buffer lost since the last call, and
@@ -282,7 +290,9 @@ impl Queue {
             let written = self.written.listen();
             if !self.buffer.borrow().needs_sync() {
                 written.await;
+                continue;
             }
+            drop(written);
             Timer::after(self.sync_interval).await;
             self.buffer.borrow_mut().sync();
             self.account();
@@ -407,7 +417,7 @@ impl Queue {
                         }
                         self.note_outage(&reason);
                         self.buffer.borrow_mut().outage();
-                        self.written.notify(1);
+                        self.wrote();
                         self.account();
                         self.sharding.borrow_mut().retrying(wait, Instant::now());
                         self.status.next_retry.set(Some(SystemTime::now() + wait));
