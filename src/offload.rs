@@ -15,8 +15,10 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use smol::lock::{Semaphore, SemaphoreGuardArc};
 
-/// The work, and the permit it holds until the thread that ran it is ready for the next.
-type Job = (Box<dyn FnOnce() + Send>, SemaphoreGuardArc);
+/// The work, and the permit it holds until the thread that ran it is ready for the next. The
+/// work returns the hand-over of its result, which the thread calls under the pool's lock.
+type Job = (Box<dyn FnOnce() -> Deliver + Send>, SemaphoreGuardArc);
+type Deliver = Box<dyn FnOnce() + Send>;
 
 pub struct Offload {
     permits: Arc<Semaphore>,
@@ -51,10 +53,11 @@ impl Offload {
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
         let permit = self.permits.acquire_arc().await;
         let (done, result) = smol::channel::bounded(1);
-        let job = move || {
+        let job = move || -> Deliver {
+            let result = work();
             // Capacity 1 and one send: this cannot be full; a closed channel means the
             // caller went away, and the result is not wanted.
-            let _ = done.try_send(work());
+            Box::new(move || drop(done.try_send(result)))
         };
         self.pool.submit((Box::new(job), permit));
         // The sender is dropped unsent only if `work` panicked on the pool thread.
@@ -94,7 +97,7 @@ impl Pool {
                     log::warn!("cannot start a blocking thread ({e}); running the work inline");
                     let (job, permit) = state.jobs.pop_back().expect("pushed above");
                     drop(state);
-                    job();
+                    job()();
                     drop(permit);
                 }
                 Err(e) => log::warn!("cannot start a blocking thread ({e}); the work waits for a busy one"),
@@ -107,12 +110,14 @@ impl Pool {
         loop {
             if let Some((job, permit)) = state.jobs.pop_front() {
                 drop(state);
-                job();
-                // The permit goes back under the lock: whoever takes it next and submits
-                // finds this thread idle or about to look at the queue, so one caller after
-                // another never starts a second thread.
+                let deliver = job();
+                // The permit and the result go back under the lock: whoever gets them and
+                // submits again finds this thread idle (it counts itself so before it
+                // unlocks) or a job it will take, so one caller after another never starts
+                // a second thread.
                 state = self.lock();
                 drop(permit);
+                deliver();
                 continue;
             }
             state.idle += 1;
