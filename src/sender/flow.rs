@@ -111,6 +111,12 @@ const DECREASE_HOLDOFF: Duration = Duration::from_secs(1);
 /// Time without pushback counted towards one increase at most (a long
 /// `Retry-After` wait is not a long success).
 const MAX_GROWTH_STEP: Duration = Duration::from_secs(10);
+/// How far the replay pace's schedule may trail behind: time lost to a wait
+/// that was not pushback (a lost request's `remote_timeout`, a refused
+/// connection) is made up by sending at twice the pace until the schedule
+/// is caught up, at most this much of it. Without it, a device that happened to lose
+/// requests falls behind the fleet for good (README, "Running a fleet").
+pub const REPLAY_CATCH_UP: Duration = Duration::from_secs(30);
 
 /// Backlog pacing shared by a queue's shards. While a backlog is uploaded,
 /// each delivered request holds the next one back by its bytes at
@@ -120,13 +126,21 @@ const MAX_GROWTH_STEP: Duration = Duration::from_secs(10);
 /// per second of success and multiplied by `REPLAY_EXCESS_DECREASE` on a
 /// pushback (AIMD; the figures: README, "Running a fleet"). Every device of a fleet then
 /// replays in proportion to its own load, so all drain together, and the
-/// fleet converges on the receiver's spare capacity. Without pushback (a
-/// lone device, a receiver with room) and without a backlog (the healthy
-/// path) nothing changes: sends are unpaced.
+/// fleet converges on the receiver's spare capacity. The pace keeps a
+/// schedule, one slot per send: a wait that was not pushback leaves the
+/// schedule behind, and the sends that follow go out at twice the pace until
+/// it is caught up (`REPLAY_CATCH_UP` at most); pushback moves the schedule to
+/// now, so nothing refused is made up. Without pushback (a lone device, a
+/// receiver with room) and without a backlog (the healthy path) nothing
+/// changes: sends are unpaced.
 #[derive(Default)]
 pub struct Pacer {
-    /// Sends wait until this instant; `None` before the first paced send.
+    /// `rate_limit`: sends wait until this instant; `None` before the first paced send.
     until: Option<Instant>,
+    /// The replay pace's schedule: the slot of the next send; `None` until paced.
+    slot: Option<Instant>,
+    /// Pushed back since the last delivery: the schedule starts again from now.
+    pushed_back: bool,
     /// Replay pace above the inflow; `None` until the receiver pushes back.
     excess: Option<f64>,
     grown_at: Option<Instant>,
@@ -157,6 +171,9 @@ impl Pacer {
         let twice = timeout && std::mem::replace(&mut self.timed_out, timeout);
         self.timed_out = timeout;
         let held = self.decreased_at.is_some_and(|t| now.saturating_duration_since(t) < DECREASE_HOLDOFF);
+        if overloaded(answer) || twice {
+            self.pushed_back = true;
+        }
         if (overloaded(answer) || twice) && !held {
             self.decreased_at = Some(now);
             self.excess = Some(self.excess.map_or(REPLAY_EXCESS_START, |e| e * REPLAY_EXCESS_DECREASE));
@@ -179,29 +196,36 @@ impl Pacer {
         now: Instant,
     ) -> Option<Instant> {
         self.timed_out = false;
+        let pushed_back = std::mem::take(&mut self.pushed_back);
         if !backlog {
             // Caught up: the healthy path is unpaced; the next backlog starts afresh.
             self.excess = None;
+            self.slot = None;
             return None;
         }
-        let mut turn = Duration::ZERO;
+        let mut wait = now;
         if policy.rate_limit > 0 {
-            turn = Duration::from_secs_f64(bytes as f64 / policy.rate_limit as f64);
+            let turn = Duration::from_secs_f64(bytes as f64 / policy.rate_limit as f64);
+            let until = self.until.map_or(now, |t| t.max(now)) + turn;
+            self.until = Some(until);
+            wait = until;
         }
         if let Some(e) = &mut self.excess {
             let since = self.grown_at.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
             *e += REPLAY_EXCESS_INCREASE * (1.0 + *e) * since.min(MAX_GROWTH_STEP).as_secs_f64();
             self.grown_at = Some(now);
             if self.inflow > 0.0 {
-                turn = turn.max(Duration::from_secs_f64(1.0 / ((1.0 + *e) * self.inflow)));
+                let turn = Duration::from_secs_f64(1.0 / ((1.0 + *e) * self.inflow));
+                let catch_up = if pushed_back { Duration::ZERO } else { REPLAY_CATCH_UP };
+                let earliest = now.checked_sub(catch_up).unwrap_or(now);
+                let slot = self.slot.map_or(now, |s| s.max(earliest)) + turn;
+                self.slot = Some(slot);
+                // Behind the schedule, at twice the pace: a fleet whose requests
+                // timed out together must not come back in one burst.
+                wait = wait.max(slot).max(now + turn / 2);
             }
         }
-        if turn.is_zero() {
-            return None;
-        }
-        let until = self.until.map_or(now, |t| t.max(now)) + turn;
-        self.until = Some(until);
-        Some(until)
+        (wait > now).then_some(wait)
     }
 }
 
@@ -303,6 +327,70 @@ mod tests {
         assert!(pacer.pace().expect("paced") > after, "additive increase");
         assert_eq!(pacer.delivered(&p, 500, false, t), None, "caught up: unpaced");
         assert_eq!(pacer.pace(), None, "the next backlog starts afresh");
+    }
+
+    /// A pacer at 1.25 x an inflow of 10 blocks/s (a send every 80 ms), and the instant it got there.
+    fn paced_pacer(p: &Policy) -> (Pacer, Instant) {
+        let mut pacer = Pacer::default();
+        let t0 = Instant::now();
+        for i in 0..70 {
+            pacer.sealed(t0 + Duration::from_millis(100 * i));
+        }
+        let t = t0 + Duration::from_secs(7);
+        pacer.retried(&answer(429, None), t);
+        assert!(pacer.delivered(p, 500, true, t).is_some(), "paced");
+        (pacer, t)
+    }
+
+    /// Sends delivered from `t` on, each as soon as the pace lets it go: how
+    /// many go out at less than 3/4 of the pace's gap (catching up), and the
+    /// gap of the first one held for a whole turn.
+    fn sends_until_held(pacer: &mut Pacer, p: &Policy, mut t: Instant) -> (usize, Duration) {
+        for n in 0..10_000 {
+            let until = pacer.delivered(p, 500, true, t).expect("paced");
+            let (gap, turn) = (until - t, Duration::from_secs_f64(1.0 / (pacer.pace().unwrap() * 10.0)));
+            assert!(gap >= turn / 2 - Duration::from_micros(1), "at most twice the pace: {gap:?}");
+            if gap > turn * 3 / 4 {
+                return (n, gap);
+            }
+            t = until;
+        }
+        panic!("never paced again");
+    }
+
+    #[test]
+    fn replay_makes_up_a_lost_requests_timeout_but_not_a_pushback() {
+        let p = policy(0);
+        // A request lost: 30 s until its timeout, then the retry is delivered.
+        let (mut pacer, t) = paced_pacer(&p);
+        let t = t + Duration::from_secs(30);
+        pacer.retried(&Answer::Transport("timeout".into()), t);
+        let (caught_up, gap) = sends_until_held(&mut pacer, &p, t);
+        // 30 s at about 80 ms a slot, made up at 40 ms a send: as many sends
+        // again (the excess grows a little meanwhile).
+        assert!((680..=900).contains(&caught_up), "{caught_up} sends made up for 30 s");
+        assert!(gap < Duration::from_millis(100), "then paced again: {gap:?}");
+
+        // A longer silence is made up for REPLAY_CATCH_UP only.
+        let (mut pacer, t) = paced_pacer(&p);
+        let (after_long, _) = sends_until_held(&mut pacer, &p, t + Duration::from_secs(300));
+        assert!(after_long.abs_diff(caught_up) < 60, "{after_long} against {caught_up}");
+
+        // Pushback: the wait it asked for is not made up.
+        let (mut pacer, t) = paced_pacer(&p);
+        let t = t + Duration::from_secs(30);
+        pacer.retried(&answer(429, Some("30")), t);
+        let (caught_up, gap) = sends_until_held(&mut pacer, &p, t);
+        assert_eq!(caught_up, 0, "the next send after a refusal waits its turn");
+        let pace = pacer.pace().expect("paced");
+        assert!((gap.as_secs_f64() - 1.0 / (pace * 10.0)).abs() < 0.002, "{gap:?} at {pace}");
+
+        // A second timeout in a row is pushback too.
+        let (mut pacer, t) = paced_pacer(&p);
+        let t = t + Duration::from_secs(60);
+        pacer.retried(&Answer::Transport("timeout".into()), t - Duration::from_secs(30));
+        pacer.retried(&Answer::Transport("timeout".into()), t);
+        assert_eq!(sends_until_held(&mut pacer, &p, t).0, 0);
     }
 
     #[test]
