@@ -156,3 +156,47 @@ fn malformed_exposition_fails_that_scrape_only_and_unreachable_target_is_down() 
     let log = outpost.log_tail();
     assert!(log.contains("line 2"), "the reason names the line: {log}");
 }
+
+/// Context switches of all of `pid`'s threads so far: how often it woke.
+fn wakeups(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc");
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+#[test]
+fn a_healthy_agent_does_not_wake_for_the_periodic_sync() {
+    // The sync every 20 ms would wake the process 100 times in the 2 s below (twice each:
+    // the timer's thread and the executor's) if it ran with nothing written.
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    let target = FakeTarget::start(PAGE);
+    let listen = support::free_port();
+    let toml = config(&receiver, &[target.address()], listen)
+        .replace("scrape_interval = \"100ms\"", "scrape_interval = \"10s\"")
+        .replace("[[remote_write]]", "[buffer]\nsync_interval = \"20ms\"\n\n[[remote_write]]");
+    let mut outpost = start_outpost(&toml);
+    poll_until(Duration::from_secs(15), "the first scrape delivered", || {
+        let got = accepted(&receiver, "c_total");
+        if got.is_empty() { Err("nothing yet".into()) } else { Ok(()) }
+    });
+    // Past the first scrape's send; the next scrape is 10 s after it.
+    poll_until(Duration::from_secs(5), "the first scrape's samples all sent", || {
+        match self_metric(listen, "prometheus_remote_storage_samples_pending") {
+            Some(0.0) => Ok(()),
+            other => Err(format!("pending {other:?}")),
+        }
+    });
+    let before = wakeups(outpost.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let woke = wakeups(outpost.pid()) - before;
+    outpost.assert_running();
+    assert!(woke < 40, "{woke} context switches in 2 s of a healthy agent between scrapes");
+}

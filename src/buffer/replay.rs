@@ -72,6 +72,12 @@ pub(super) struct LogReader {
 impl Buffer {
     /// Whether samples go to the compact log rather than to staging: an outage or its backlog
     /// is under way, with `persist = "outage"` and a data directory.
+    /// Something was written that a sync would make durable: records since the last sync,
+    /// or samples waiting for their record.
+    pub fn needs_sync(&self) -> bool {
+        self.unsynced || self.writer.samples() > 0
+    }
+
     pub fn logs_samples(&self) -> bool {
         self.disk.is_some() && self.spilling && self.persist == Persist::Outage
     }

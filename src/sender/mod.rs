@@ -86,6 +86,9 @@ pub struct Queue {
     ready: Event,
     /// Rung when the open batch gets its first sample (its deadline starts).
     opened: Event,
+    /// Rung when the buffer was written to (a block spilled, a sample logged): the next
+    /// periodic sync is due.
+    written: Event,
     pub metrics: Rc<QueueMetrics>,
     /// Outage, last error, backlog: what the status API shows beyond the metrics.
     pub status: Rc<QueueStatus>,
@@ -139,6 +142,7 @@ impl Queue {
             samples_in: Cell::new(0),
             ready: Event::new(),
             opened: Event::new(),
+            written: Event::new(),
             metrics: Rc::new(QueueMetrics::new(&rw.name, &rw.url)),
             status: Rc::new(QueueStatus { rate_limit: Cell::new(q.rate_limit), ..Default::default() }),
             loss_log: Throttle::new(LOG_EVERY),
@@ -194,6 +198,8 @@ impl Queue {
                     buffer.push_in(block, lane);
                 }
                 buffer.push_sample(labels, timestamp_ms, value);
+                drop((buffer, staging));
+                self.written.notify(1);
                 return;
             }
             staging.skip_to(buffer.next_seq());
@@ -232,8 +238,17 @@ impl Queue {
     fn enqueue(&self, block: SealedBlock, lane: Lane) {
         self.pacer.borrow_mut().sealed(Instant::now());
         self.buffer.borrow_mut().push_in(block, lane);
+        self.wrote();
         self.account();
         self.ready.notify(usize::MAX);
+    }
+
+    /// Wakes the periodic sync if the buffer now holds something to sync (a block went to
+    /// the RAM ring: nothing to wake for).
+    fn wrote(&self) {
+        if self.buffer.borrow().needs_sync() {
+            self.written.notify(1);
+        }
     }
 
     /// Counts and logs what the buffer lost since the last call, and
@@ -268,9 +283,16 @@ impl Queue {
     }
 
     /// Syncs spilled blocks at least every `sync_interval` (SPEC, Buffer: a
-    /// crash during an outage loses at most that interval).
+    /// crash during an outage loses at most that interval). While nothing is
+    /// written (the healthy path), it sleeps without a timer.
     pub async fn sync_periodically(&self) {
         loop {
+            let written = self.written.listen();
+            if !self.buffer.borrow().needs_sync() {
+                written.await;
+                continue;
+            }
+            drop(written);
             Timer::after(self.sync_interval).await;
             self.buffer.borrow_mut().sync();
             self.account();
@@ -395,6 +417,7 @@ impl Queue {
                         }
                         self.note_outage(&reason);
                         self.buffer.borrow_mut().outage();
+                        self.wrote();
                         self.account();
                         self.sharding.borrow_mut().retrying(wait, Instant::now());
                         self.status.next_retry.set(Some(SystemTime::now() + wait));
