@@ -223,7 +223,7 @@ fn full_file_system_keeps_the_newest_data_and_counts_the_rest() {
     receiver.down();
     let down_at = target.served.load(Ordering::SeqCst);
     // Full, then on for as long again: the oldest segments are dropped for the newest.
-    let full = poll_until(Duration::from_secs(60), "the file system full (ENOSPC in the log)", || {
+    let full = poll_until(Duration::from_secs(120), "the file system full (ENOSPC in the log)", || {
         outpost.assert_running();
         let log = outpost.log_tail();
         match log.lines().find(|l| l.contains("no space left on device")) {
@@ -234,7 +234,7 @@ fn full_file_system_keeps_the_newest_data_and_counts_the_rest() {
     assert!(full.contains(&data.display().to_string()), "the line names the directory: {full}");
     let full_at = target.served.load(Ordering::SeqCst);
     let mut peak_disk = 0.0f64;
-    poll_until(Duration::from_secs(60), "as many scrapes again while full", || {
+    poll_until(Duration::from_secs(120), "as many scrapes again while full", || {
         peak_disk = peak_disk.max(metric(port, "outpost_buffer_disk_bytes"));
         let n = target.served.load(Ordering::SeqCst);
         if n >= full_at + (full_at - down_at) { Ok(()) } else { Err(format!("{n} scrapes")) }

@@ -58,15 +58,6 @@ struct Header {
     error: Option<CredentialError>,
 }
 
-/// Idle connections a client keeps, to all its hosts together.
-const MAX_IDLE_CONNECTIONS: usize = 4096;
-/// ureq's buffers per connection (see `Client::new`).
-const INPUT_BUFFER: usize = 20 << 10;
-const OUTPUT_BUFFER: usize = 16 << 10;
-/// The status line and headers of an answer, at most (ureq's default: 64 KiB; Go's
-/// http.Transport allows more, but no exporter or receiver sends a fraction of this).
-const MAX_RESPONSE_HEADER: usize = 16 << 10;
-
 impl Client {
     /// Reads the CA, certificate, key and credential files now; `timeout`
     /// bounds each whole exchange unless a request sets its own.
@@ -79,16 +70,6 @@ impl Client {
             .user_agent(USER_AGENT)
             .timeout_global(Some(timeout))
             .max_idle_connections_per_host(2)
-            // Every target keeps its connection between scrapes, as Prometheus's do (ureq's
-            // default keeps 10 per client: a job of 50 targets connected anew each scrape).
-            .max_idle_connections(MAX_IDLE_CONNECTIONS)
-            // A connection holds its buffers, zero-filled, for as long as it is kept: ureq's
-            // 128 KiB each way were 256 KiB of RSS per target. Bodies are read through the
-            // input buffer into the scrape's own, 16 KiB at a time; a response header must
-            // fit in it (a longer one is refused by name).
-            .input_buffer_size(INPUT_BUFFER)
-            .output_buffer_size(OUTPUT_BUFFER)
-            .max_response_header_size(MAX_RESPONSE_HEADER)
             .build();
         let agent = tls::agent(&config.tls, agent_config).map_err(ClientError::Tls)?;
         let auth = match &config.auth {
