@@ -129,17 +129,7 @@ pub async fn run(
                 }
             }
         };
-        for labels in stale.drain(..) {
-            append(
-                cx.queues,
-                cache.store(),
-                labels,
-                &mut labels_buf,
-                staleness::STALE_NAN,
-                timestamp_ms,
-                now,
-            );
-        }
+        mark_stale(cx.queues, cache.store(), &mut stale, &mut labels_buf, timestamp_ms, now);
         drop((staged, stale));
         cx.scratch.settle(staged_len);
         let report = ScrapeReport { duration_seconds: (now - started).as_secs_f64(), ..report };
@@ -171,17 +161,7 @@ pub async fn run(
         let (timestamp_ms, now) = (millis(removed_at), Instant::now());
         let mut stale = cx.scratch.stale.borrow_mut();
         cache.end_all(&mut stale);
-        for labels in stale.drain(..) {
-            append(
-                cx.queues,
-                cache.store(),
-                labels,
-                &mut labels_buf,
-                staleness::STALE_NAN,
-                timestamp_ms,
-                now,
-            );
-        }
+        mark_stale(cx.queues, cache.store(), &mut stale, &mut labels_buf, timestamp_ms, now);
         for labels in report_labels.iter().flatten() {
             append_encoded(cx.queues, labels, staleness::STALE_NAN, timestamp_ms, now);
         }
@@ -218,6 +198,20 @@ fn append(
             queue.append(labels, value, timestamp_ms, now);
         }
     });
+}
+
+/// Appends a staleness marker at `timestamp_ms` for each series in `stale`, emptying it.
+fn mark_stale(
+    queues: &[Queue],
+    store: &LabelStore,
+    stale: &mut Vec<At>,
+    buf: &mut Vec<u8>,
+    timestamp_ms: i64,
+    now: Instant,
+) {
+    for labels in stale.drain(..) {
+        append(queues, store, labels, buf, staleness::STALE_NAN, timestamp_ms, now);
+    }
 }
 
 /// `append` for a report series, whose labels are kept encoded.

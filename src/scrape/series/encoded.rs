@@ -52,13 +52,9 @@ impl Encoded {
     }
 
     /// Queue `i`'s encoding.
+    #[cfg(test)]
     pub fn queue(&self, i: usize) -> Option<&[u8]> {
         self.iter().nth(i).flatten()
-    }
-
-    /// The two share one allocation.
-    pub fn ptr_eq(a: &Encoded, b: &Encoded) -> bool {
-        Rc::ptr_eq(&a.0, &b.0)
     }
 }
 

@@ -104,7 +104,7 @@ impl LabelStore {
             let mut at = 0;
             for _ in 1..count {
                 let Some(id) = next_number(&mut words) else { return };
-                let piece = self.span(id, id + 1);
+                let piece = piece_in(&self.pieces, &self.starts, id);
                 let Some(into) = buf.get_mut(at..at + piece.len()) else { return };
                 into.copy_from_slice(piece);
                 at += piece.len();
@@ -149,6 +149,7 @@ impl LabelStore {
     }
 
     /// Bytes held, capacity included.
+    #[cfg(test)]
     pub fn capacity_bytes(&self) -> usize {
         self.pieces.capacity()
             + self.starts.capacity() * size_of::<u32>()
@@ -165,6 +166,7 @@ impl LabelStore {
     }
 
     /// Distinct pieces held.
+    #[cfg(test)]
     pub fn pieces(&self) -> usize {
         self.starts.len() - 1
     }
@@ -183,14 +185,6 @@ impl LabelStore {
             }
         }
         start.len() - words.len()
-    }
-
-    /// Pieces `first..end`, which lie one after another.
-    fn span(&self, first: usize, end: usize) -> &[u8] {
-        match (self.starts.get(first), self.starts.get(end)) {
-            (Some(&start), Some(&end)) => self.pieces.get(start as usize..end as usize).unwrap_or_default(),
-            _ => &[],
-        }
     }
 
     fn intern(&mut self, piece: &[u8]) -> Result<u32, String> {
