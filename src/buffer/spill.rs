@@ -172,7 +172,10 @@ impl Buffer {
             let (mut blocks, mut samples) = (0, 0);
             for meta in part {
                 if self.drain.as_ref().is_some_and(|d| d.first <= meta.seq && meta.seq <= d.last) {
-                    self.drain = None;
+                    // The window being sent holds this record's samples in RAM: it is sent to
+                    // its end, and its records leave the backlog when it is settled. Counting
+                    // them here would count what is delivered; reading it again, sending twice.
+                    continue;
                 }
                 let Some(i) = self.backlog.iter().position(|(m, _)| m.seq == meta.seq) else { continue };
                 self.backlog.remove(i);
