@@ -215,3 +215,24 @@ fn openmetrics_without_eof_fails_the_scrape() {
     assert!(samples_of(&receiver, "up").iter().all(|(_, b)| f64::from_bits(*b) == 0.0), "up 0 without # EOF");
     assert!(samples_of(&receiver, "a").is_empty(), "nothing of the failed scrape is kept");
 }
+
+#[test]
+fn an_answer_whose_header_passes_16_kib_fails_that_scrape_by_name() {
+    let receiver = FakeReceiver::start(Box::new(|_, _| (204, Vec::new())));
+    // The first three answers carry a 20 KiB header, the rest a normal one.
+    let target = FakeTarget::raw(Box::new(|n| {
+        let mut headers = vec![("Content-Type", "text/plain; version=0.0.4".to_owned())];
+        if n < 3 {
+            headers.push(("X-Padding", "p".repeat(20 << 10)));
+        }
+        (headers, b"g 1\n".to_vec())
+    }));
+    let outpost = start_outpost(&config(&receiver, &target));
+    wait_for(&receiver, "up 0, then up 1", |r| {
+        let up: Vec<f64> = samples_of(r, "up").iter().map(|(_, b)| f64::from_bits(*b)).collect();
+        up.first() == Some(&0.0) && up.last() == Some(&1.0)
+    });
+    assert!(!samples_of(&receiver, "g").is_empty(), "the later scrapes' sample");
+    let log = outpost.log_tail();
+    assert!(log.contains("header") && log.contains("16384"), "the cause named: {log}");
+}

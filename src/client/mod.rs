@@ -58,10 +58,29 @@ struct Header {
     error: Option<CredentialError>,
 }
 
+/// Bytes each kept connection buffers for reading (the response header must fit).
+const INPUT_BUFFER: usize = 20 << 10;
+/// Bytes each kept connection buffers for writing.
+const OUTPUT_BUFFER: usize = 16 << 10;
+/// The longest response header (status line and fields) accepted.
+pub const MAX_RESPONSE_HEADER: usize = 16 << 10;
+/// Idle connections one client keeps in all (one per target of a job).
+const MAX_IDLE: usize = 4096;
+
 impl Client {
     /// Reads the CA, certificate, key and credential files now; `timeout`
     /// bounds each whole exchange unless a request sets its own.
     pub fn new(config: &HttpClientConfig, timeout: Duration) -> Result<Client, ClientError> {
+        Client::with_idle(config, timeout, 2)
+    }
+
+    /// As `new`, keeping up to `per_host` idle connections to one host (remote write keeps
+    /// one for each shard that may send at once).
+    pub fn with_idle(
+        config: &HttpClientConfig,
+        timeout: Duration,
+        per_host: usize,
+    ) -> Result<Client, ClientError> {
         let agent_config = ureq::Agent::config_builder()
             // Status codes are answers, not errors: the sender needs the message and Retry-After.
             .http_status_as_error(false)
@@ -69,7 +88,19 @@ impl Client {
             .proxy(None)
             .user_agent(USER_AGENT)
             .timeout_global(Some(timeout))
-            .max_idle_connections_per_host(2)
+            // ureq's defaults are 128 KiB in and 128 KiB out, zero-filled, for every kept
+            // connection: 256 KiB of RSS per scraped target. Bodies stream through the input
+            // buffer and requests through the output one in pieces, so small ones cost a few
+            // more reads and writes, no size limit; the response header must fit the input
+            // buffer, and is bounded below it so its error names the limit (README,
+            // troubleshooting).
+            .input_buffer_size(INPUT_BUFFER)
+            .output_buffer_size(OUTPUT_BUFFER)
+            .max_response_header_size(MAX_RESPONSE_HEADER)
+            // One client serves every target of a job: ureq's default (10 kept in all) would
+            // reconnect all but ten of them at every scrape.
+            .max_idle_connections(MAX_IDLE)
+            .max_idle_connections_per_host(per_host.max(1))
             .build();
         let agent = tls::agent(&config.tls, agent_config).map_err(ClientError::Tls)?;
         let auth = match &config.auth {

@@ -27,7 +27,11 @@ impl Client {
     /// Reads the TLS and credential files `rw` names.
     pub fn new(rw: &RemoteWrite) -> Result<Self, ClientError> {
         Ok(Client {
-            client: client::Client::new(&rw.http_client, rw.remote_timeout)?,
+            client: client::Client::with_idle(
+                &rw.http_client,
+                rw.remote_timeout,
+                rw.queue_config.max_shards,
+            )?,
             url: rw.url.clone(),
             headers: rw.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             context: format!("remote_write {}", rw.name),
