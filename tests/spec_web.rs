@@ -103,11 +103,17 @@ fn connections_beyond_max_connections_are_refused_while_requests_are_in_progress
     let mut in_progress = [held(agent.port), held(agent.port)];
     poll_until(WITHIN, "a third connection is closed unanswered", || {
         // A held connection closed here had not had its head read yet, so it was the one
-        // evicted for the last attempt: open it again (bounded by the poll).
+        // evicted for the last attempt: open it again (bounded by the poll), and probe at the
+        // next attempt, once the server has had time to read its head.
+        let mut reopened = false;
         for stream in in_progress.iter_mut() {
             if closed_by_server(stream) {
                 *stream = held(agent.port);
+                reopened = true;
             }
+        }
+        if reopened {
+            return Err("a held connection was evicted before its head was read; opened again".into());
         }
         match http_get(agent.port, "/metrics") {
             Ok((status, _)) => Err(format!("answered {status}")),

@@ -9,10 +9,12 @@
 //!
 //! `cargo bench --bench footprint -- [--window S] [--warmup S] [--runs N]
 //!   [--loads 1x1000,5x1000,5x2000,50x2000,150x2000,node] [--agents outpost,vmagent,prometheus]
-//!   [--base NAME] [--quick]`
+//!   [--base NAME] [--outpost-shards N] [--quick]`
 //!
 //! An agent `NAME=PATH` is another outpost binary (a musl build, the tree before a change),
-//! measured side by side with the rest; `OUTPOST_EXEC` replaces the default one. `node` is
+//! measured side by side with the rest; `OUTPOST_EXEC` replaces the default one.
+//! `--outpost-shards` sets every outpost's `queue_config.max_shards` (default 1; Prometheus's
+//! is 50, vmagent sends on two connections per core). `node` is
 //! one real node_exporter scraped every 15 s (CPU as a share of one core). Nothing here is a
 //! test: the figures are printed, and only a run in which an agent delivered nothing, or a
 //! request the receiver could not decode, fails.
@@ -85,6 +87,8 @@ struct Options {
     agents: Vec<Agent>,
     /// The agent the ratios are of: `--base`, else `outpost`, else the first outpost binary.
     base: Option<String>,
+    /// `queue_config.max_shards` for every outpost (`--outpost-shards`), else its default.
+    shards: Option<usize>,
 }
 
 fn main() {
@@ -99,7 +103,7 @@ fn main() {
             for k in 0..options.agents.len() {
                 let a = (k + run) % options.agents.len();
                 let agent = &options.agents[a];
-                match measure(agent, load, options.warmup, window) {
+                match measure(agent, load, options.warmup, window, options.shards) {
                     Ok(figures) => {
                         if figures.samples == 0 || figures.bad > 0 {
                             failed = true;
@@ -141,6 +145,7 @@ fn options() -> Options {
     let mut loads = "1x1000,5x1000,5x2000,50x2000,150x2000,node".to_owned();
     let mut agents = "outpost,vmagent,prometheus".to_owned();
     let mut base = None;
+    let mut shards = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage(&format!("{arg} needs a value")));
@@ -151,6 +156,9 @@ fn options() -> Options {
             "--loads" => loads = value(),
             "--agents" => agents = value(),
             "--base" => base = Some(value()),
+            "--outpost-shards" => {
+                shards = Some(value().parse().unwrap_or_else(|_| usage("--outpost-shards: a count")))
+            }
             "--quick" => {
                 (window, warmup, runs) = (4, 2, 1);
                 loads = "2x500".to_owned();
@@ -162,12 +170,12 @@ fn options() -> Options {
     let loads =
         loads.split(',').map(|l| parse_load(l).unwrap_or_else(|| usage(&format!("bad load {l}")))).collect();
     let agents = agents.split(',').map(parse_agent).collect();
-    Options { window, warmup, runs: runs.max(1), loads, agents, base }
+    Options { window, warmup, runs: runs.max(1), loads, agents, base, shards }
 }
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "footprint: {why}\nusage: footprint [--window S] [--warmup S] [--runs N] [--loads TxS,...,node] [--agents outpost,vmagent,prometheus,NAME=PATH] [--base NAME] [--quick]"
+        "footprint: {why}\nusage: footprint [--window S] [--warmup S] [--runs N] [--loads TxS,...,node] [--agents outpost,vmagent,prometheus,NAME=PATH] [--base NAME] [--outpost-shards N] [--quick]"
     );
     std::process::exit(2)
 }
@@ -208,7 +216,13 @@ fn parse_agent(text: &str) -> Agent {
 
 /// A fresh exporter, receiver and agent; the agent's figures over `window` seconds once every
 /// target has delivered and `warmup` seconds have passed.
-fn measure(agent: &Agent, load: &Load, warmup: u64, window: u64) -> Result<Figures, String> {
+fn measure(
+    agent: &Agent,
+    load: &Load,
+    warmup: u64,
+    window: u64,
+    shards: Option<usize>,
+) -> Result<Figures, String> {
     let (exporter, node) = if load.node {
         (None, Some(start_node_exporter()?))
     } else {
@@ -221,7 +235,7 @@ fn measure(agent: &Agent, load: &Load, warmup: u64, window: u64) -> Result<Figur
     };
     let receiver = Receiver::start();
     let dir = scratch(&agent.name);
-    let mut child = Guard(spawn(agent, load, &targets, receiver.port, &dir)?);
+    let mut child = Guard(spawn(agent, load, &targets, receiver.port, &dir, shards)?);
     let pid = child.0.id();
 
     // Every target delivered (bounded), then the warm-up.
@@ -285,7 +299,14 @@ impl Drop for Guard {
     }
 }
 
-fn spawn(agent: &Agent, load: &Load, targets: &[String], receiver: u16, dir: &Path) -> Result<Child, String> {
+fn spawn(
+    agent: &Agent,
+    load: &Load,
+    targets: &[String],
+    receiver: u16,
+    dir: &Path,
+    shards: Option<usize>,
+) -> Result<Child, String> {
     let url = format!("http://127.0.0.1:{receiver}/api/v1/write");
     let quoted: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
     let timeout = load.interval.min(10);
@@ -297,8 +318,10 @@ fn spawn(agent: &Agent, load: &Load, targets: &[String], receiver: u16, dir: &Pa
     let port = free_port();
     let mut command = match &agent.kind {
         Kind::Outpost(path) => {
+            let queue =
+                shards.map_or(String::new(), |n| format!("[remote_write.queue_config]\nmax_shards = {n}\n"));
             let toml = format!(
-                "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{d}\"\n\n[global]\nscrape_interval = \"{i}s\"\nscrape_timeout = \"{timeout}s\"\n\n[[remote_write]]\nname = \"bench\"\nurl = \"{url}\"\n\n[[scrape_configs]]\njob_name = \"synthetic\"\n[[scrape_configs.static_configs]]\ntargets = [{t}]\n",
+                "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{d}\"\n\n[global]\nscrape_interval = \"{i}s\"\nscrape_timeout = \"{timeout}s\"\n\n[[remote_write]]\nname = \"bench\"\nurl = \"{url}\"\n{queue}\n[[scrape_configs]]\njob_name = \"synthetic\"\n[[scrape_configs.static_configs]]\ntargets = [{t}]\n",
                 d = dir.join("data").display(),
                 i = load.interval,
                 t = quoted.join(", ")
