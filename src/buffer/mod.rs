@@ -18,9 +18,11 @@
 //! disk, and from then on every new block is written as it is sealed, until
 //! the backlog on disk is delivered (`persist = "outage"`); with
 //! `persist = "always"` every block is written, and synced, before it is sent.
-//! With `persist = "outage"`, samples appended while spilling go to the
-//! compact log instead of becoming blocks (`replay.rs`): one record per
-//! `sync_interval`, sent back grouped per series.
+//! With `persist = "outage"`, samples appended during an outage and until its
+//! backlog is delivered go to the compact log instead of becoming blocks
+//! (`replay.rs`): one record per `sync_interval`, sent back grouped per series.
+//! A full ring alone (the receiver answers, slower than samples come) spills
+//! sealed blocks.
 //! Losses are collected as `Loss` values, one `DropReason` each.
 
 pub mod compact;
@@ -77,8 +79,14 @@ pub struct Buffer {
     backlog_samples: u64,
     /// The backlog's first block, read once and kept while it is retried.
     head: Option<SealedBlock>,
-    /// New blocks go to disk (an outage, or its backlog, is under way).
+    /// New blocks go to disk (an outage, a full ring, or its backlog, is under way).
     spilling: bool,
+    /// Samples go to the compact log rather than becoming blocks: a send failed (or a
+    /// backlog was found at start) since the buffer was last back to memory only. A ring
+    /// that filled while the receiver answers spills sealed blocks as they are: writing
+    /// them costs nothing more, where logging and re-encoding every sample would cost the
+    /// CPU the queue needs to catch up.
+    outage_log: bool,
     persist: Persist,
     /// Records written since the last sync.
     unsynced: bool,
@@ -121,6 +129,7 @@ impl Buffer {
             backlog_samples: 0,
             head: None,
             spilling: false,
+            outage_log: false,
             persist: Persist::Outage,
             unsynced: false,
             next_seq: 0,

@@ -70,16 +70,16 @@ pub(super) struct LogReader {
 }
 
 impl Buffer {
-    /// Whether samples go to the compact log rather than to staging: an outage or its backlog
-    /// is under way, with `persist = "outage"` and a data directory.
     /// Something was written that a sync would make durable: records since the last sync,
     /// or samples waiting for their record.
     pub fn needs_sync(&self) -> bool {
         self.unsynced || self.writer.samples() > 0
     }
 
+    /// Whether samples go to the compact log rather than to staging: an outage or its backlog
+    /// is under way (not merely a full ring), with `persist = "outage"` and a data directory.
     pub fn logs_samples(&self) -> bool {
-        self.disk.is_some() && self.spilling && self.persist == Persist::Outage
+        self.disk.is_some() && self.spilling && self.outage_log && self.persist == Persist::Outage
     }
 
     /// Takes one sample for the compact log (`logs_samples`); `labels` are encoded as the
@@ -345,6 +345,7 @@ impl Buffer {
     pub(super) fn back_to_memory(&mut self) {
         log::info!("buffer: backlog delivered, back to memory only");
         self.spilling = false;
+        self.outage_log = false;
         let pending = self.writer.take_pending();
         if pending.is_empty() {
             return;

@@ -57,6 +57,7 @@ impl Buffer {
                         buffer.backlog_samples
                     );
                     buffer.spilling = true;
+                    buffer.outage_log = true;
                 }
                 buffer.disk = Some(disk);
             }
@@ -66,6 +67,9 @@ impl Buffer {
     }
     /// A send failed: an outage begins, the ring goes to disk.
     pub fn outage(&mut self) {
+        if self.disk.is_some() {
+            self.outage_log = true;
+        }
         if !self.spilling && self.disk.is_some() {
             if !self.ring.is_empty() {
                 log::info!("buffer: receiver unreachable, spilling {} blocks to disk", self.ring.len());

@@ -248,6 +248,42 @@ fn a_segment_deleted_while_its_window_is_sent_is_sent_to_the_end_and_counted_exa
     }
 }
 
+/// A ring that fills while the receiver answers spills sealed blocks as they are, and samples
+/// go on being staged: the compact log (CPU to log and re-encode each sample) is for an outage.
+/// A failed send after that starts it; either way every sample comes back once, in order.
+#[test]
+fn a_full_ring_spills_blocks_and_only_an_outage_logs_samples() {
+    let dir = TempDir::new("replay-full-ring");
+    let mut sim = Sim::open(&config(4 << 10, 8 << 20, 64 << 10), &dir, 50);
+    let (mut rng, mut want, mut got) = (fastrand::Rng::with_seed(13), PerSeries::new(), PerSeries::new());
+    let t0 = now_ms() - 100_000;
+    for s in 0..40 {
+        scrape(&mut sim, &mut want, &mut rng, t0 + s * 1000, 30);
+    }
+    assert!(sim.buffer.disk_bytes() > 0, "the ring filled and spilled");
+    assert!(!sim.buffer.logs_samples(), "no send failed: samples are still staged");
+    sim.drain(&mut got, 5);
+    sim.buffer.outage();
+    assert!(sim.buffer.logs_samples(), "a failed send: samples go to the compact log");
+    for s in 40..60 {
+        scrape(&mut sim, &mut want, &mut rng, t0 + s * 1000, 30);
+    }
+    sim.buffer.sync();
+    let mut rounds = 0;
+    while sim.buffer.logs_samples() {
+        sim.drain(&mut got, 20);
+        rounds += 1;
+        assert!(rounds < 1000, "the backlog never drains");
+    }
+    while let Some((block, lane)) = sim.staging.seal() {
+        sim.buffer.push_in(block, lane);
+    }
+    sim.drain(&mut got, usize::MAX);
+    assert_eq!(got, want, "every sample once, per series in order");
+    assert!(sim.buffer.take_losses().is_empty());
+    assert_eq!(sim.buffer.disk_bytes(), 0, "delivered segments deleted");
+}
+
 #[test]
 fn max_age_drops_logged_samples_by_their_own_timestamp() {
     let dir = TempDir::new("replay-age");
