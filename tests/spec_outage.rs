@@ -497,14 +497,16 @@ fn rate_limit_paces_the_backlog_upload() {
     wait_for_ticks(&receiver, at_up as f64, Duration::from_secs(60));
     outpost.assert_running();
     let drain = &receiver.snapshot()[first_after..];
-    assert!(drain.len() >= 3, "a backlog of several blocks: {}", drain.len());
+    assert!(drain.len() >= 4, "a backlog of several blocks: {}", drain.len());
     // Request i starts no earlier than the bytes before it allow. Times are arrivals at the
-    // receiver, measured from the first request's: when that one is held up on its way (a
-    // busy machine: other tests run beside this one), the rest look early by as much, so
-    // 50 ms is allowed; unpaced, they would all arrive within a few ms of the first.
+    // receiver, measured from the second request's: the first one came on a new connection
+    // (the receiver was down), whose accept delays its arrival and makes the rest look early
+    // by as much (63 ms once, on a busy machine). When the second is held up on its way
+    // (other tests run beside this one), the rest look early too, so 50 ms is allowed;
+    // unpaced, they would all arrive within a few ms of it.
     let mut sent = 0u64;
-    for r in drain.iter().take(8) {
-        let elapsed = r.at - drain[0].at;
+    for r in drain.iter().skip(1).take(8) {
+        let elapsed = r.at - drain[1].at;
         let allowed = Duration::from_secs_f64(sent as f64 / rate as f64);
         assert!(elapsed + Duration::from_millis(50) >= allowed, "{sent} bytes sent after only {elapsed:?}");
         sent += r.body.len() as u64;
