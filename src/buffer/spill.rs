@@ -67,10 +67,11 @@ impl Buffer {
     }
     /// A send failed: an outage begins, the ring goes to disk.
     pub fn outage(&mut self) {
-        if self.disk.is_some() {
-            self.outage_log = true;
+        if self.disk.is_none() {
+            return;
         }
-        if !self.spilling && self.disk.is_some() {
+        self.outage_log = true;
+        if !self.spilling {
             if !self.ring.is_empty() {
                 log::info!("buffer: receiver unreachable, spilling {} blocks to disk", self.ring.len());
             }

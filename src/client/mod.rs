@@ -63,7 +63,7 @@ const INPUT_BUFFER: usize = 20 << 10;
 /// Bytes each kept connection buffers for writing.
 const OUTPUT_BUFFER: usize = 16 << 10;
 /// The longest response header (status line and fields) accepted.
-pub const MAX_RESPONSE_HEADER: usize = 16 << 10;
+const MAX_RESPONSE_HEADER: usize = 16 << 10;
 /// Idle connections one client keeps in all (one per target of a job).
 const MAX_IDLE: usize = 4096;
 

@@ -57,14 +57,19 @@ impl Sim {
     fn append(&mut self, labels: &[u8], ts: i64, bits: u64) {
         let value = f64::from_bits(bits);
         if self.buffer.logs_samples() {
-            while let Some((block, lane)) = self.staging.seal() {
-                self.buffer.push_in(block, lane);
-            }
+            self.seal_staged();
             self.buffer.push_sample(labels, ts, value);
             return;
         }
         self.staging.skip_to(self.buffer.next_seq());
         if let Some((block, lane)) = self.staging.push_in(labels, value, ts, Instant::now()) {
+            self.buffer.push_in(block, lane);
+        }
+    }
+
+    /// Seals what is staged into the buffer (the end of a test's scrapes).
+    fn seal_staged(&mut self) {
+        while let Some((block, lane)) = self.staging.seal() {
             self.buffer.push_in(block, lane);
         }
     }
@@ -152,9 +157,7 @@ fn an_outage_logs_samples_and_the_backlog_comes_back_per_series_in_order_bit_exa
             s += 1;
             assert!(s < 2000, "seed {seed}: the backlog never drains");
         }
-        while let Some((block, lane)) = sim.staging.seal() {
-            sim.buffer.push_in(block, lane);
-        }
+        sim.seal_staged();
         sim.drain(&mut got, usize::MAX);
         assert_eq!(got, want, "seed {seed}: every sample once, per series in order, bits exact");
         assert_eq!(sim.buffer.disk_bytes(), 0, "seed {seed}: delivered segments deleted");
@@ -269,15 +272,9 @@ fn a_full_ring_spills_blocks_and_only_an_outage_logs_samples() {
         scrape(&mut sim, &mut want, &mut rng, t0 + s * 1000, 30);
     }
     sim.buffer.sync();
-    let mut rounds = 0;
-    while sim.buffer.logs_samples() {
-        sim.drain(&mut got, 20);
-        rounds += 1;
-        assert!(rounds < 1000, "the backlog never drains");
-    }
-    while let Some((block, lane)) = sim.staging.seal() {
-        sim.buffer.push_in(block, lane);
-    }
+    sim.drain(&mut got, usize::MAX);
+    assert!(!sim.buffer.logs_samples(), "the backlog delivered: back to memory only");
+    sim.seal_staged();
     sim.drain(&mut got, usize::MAX);
     assert_eq!(got, want, "every sample once, per series in order");
     assert!(sim.buffer.take_losses().is_empty());
@@ -367,9 +364,7 @@ fn back_to_memory_seals_the_samples_still_waiting_into_the_ring() {
     assert!(!sim.buffer.logs_samples(), "back to memory only");
     assert_eq!(sim.buffer.disk_bytes(), 0);
     scrape(&mut sim, &mut want, &mut rng, t0 + 11_000, 10);
-    while let Some((block, lane)) = sim.staging.seal() {
-        sim.buffer.push_in(block, lane);
-    }
+    sim.seal_staged();
     sim.drain(&mut got, usize::MAX);
     assert_eq!(got, want);
     assert_eq!(sim.buffer.disk_bytes(), 0, "healthy again: nothing written");
@@ -413,9 +408,7 @@ fn any_samples_logged_come_back_exactly_once_per_series_in_order() {
         }
         sim.buffer.sync();
         sim.drain(&mut got, usize::MAX);
-        while let Some((block, lane)) = sim.staging.seal() {
-            sim.buffer.push_in(block, lane);
-        }
+        sim.seal_staged();
         sim.drain(&mut got, usize::MAX);
         assert_eq!(got, want, "seed {seed}");
         assert!(sim.buffer.take_losses().is_empty(), "seed {seed}");
