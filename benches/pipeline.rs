@@ -106,7 +106,6 @@ fn main() {
     let mut compressed = 0usize;
 
     let mut stale = Vec::new();
-    let mut labels_buf = Vec::new();
     // Returns the samples scraped and the blocks sealed.
     let mut scrape = |cache: &mut SeriesCache, ts: i64| -> (usize, usize) {
         staged.clear();
@@ -117,7 +116,7 @@ fn main() {
         let now = Instant::now();
         let mut blocks = 0;
         for (labels, value, ts) in staged.drain(..) {
-            cache.store().each(labels, &mut labels_buf, |queue, labels| {
+            cache.store().each(labels, |queue, labels| {
                 if let Some(block) = stagings[queue].push(labels, value, ts, now) {
                     compressed += block.payload.len();
                     blocks += 1;

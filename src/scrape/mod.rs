@@ -73,8 +73,6 @@ pub async fn run(
     let families = cx.metadata.register();
     *health.families.borrow_mut() = families.clone();
     let mut cache = SeriesCache::with_metadata(families);
-    // One queue's encoded labels of a series at a time, written out of the cache's store.
-    let mut labels_buf = Vec::new();
     let mut last_error: Option<String> = None;
     let mut next = Instant::now() + first_delay(&target, SystemTime::now());
     let mut scraped = false;
@@ -113,7 +111,7 @@ pub async fn run(
             Ok(scraped) => {
                 cache.end(&mut stale);
                 for (labels, value, ts) in staged.drain(..) {
-                    append(cx.queues, cache.store(), labels, &mut labels_buf, value, ts, now);
+                    append(cx.queues, cache.store(), labels, value, ts, now);
                 }
                 ScrapeReport { up: true, duration_seconds: 0.0, scraped, reason: None }
             }
@@ -129,7 +127,7 @@ pub async fn run(
                 }
             }
         };
-        mark_stale(cx.queues, cache.store(), &mut stale, &mut labels_buf, timestamp_ms, now);
+        mark_stale(cx.queues, cache.store(), &mut stale, timestamp_ms, now);
         drop((staged, stale));
         cx.scratch.settle(staged_len);
         let report = ScrapeReport { duration_seconds: (now - started).as_secs_f64(), ..report };
@@ -161,7 +159,7 @@ pub async fn run(
         let (timestamp_ms, now) = (millis(removed_at), Instant::now());
         let mut stale = cx.scratch.stale.borrow_mut();
         cache.end_all(&mut stale);
-        mark_stale(cx.queues, cache.store(), &mut stale, &mut labels_buf, timestamp_ms, now);
+        mark_stale(cx.queues, cache.store(), &mut stale, timestamp_ms, now);
         for labels in report_labels.iter().flatten() {
             append_encoded(cx.queues, labels, staleness::STALE_NAN, timestamp_ms, now);
         }
@@ -182,18 +180,11 @@ pub(crate) fn trim<T>(v: &mut Vec<T>, used: usize) {
 }
 
 /// Appends one sample of the series at `labels` in `store` to every queue
-/// that sends it, its labels written out into `buf`. A queue whose receiver
-/// is down only fills its own buffer (its `append` never waits).
-fn append(
-    queues: &[Queue],
-    store: &LabelStore,
-    labels: At,
-    buf: &mut Vec<u8>,
-    value: f64,
-    timestamp_ms: i64,
-    now: Instant,
-) {
-    store.each(labels, buf, |i, labels| {
+/// that sends it, its labels written out of the store's pieces straight into
+/// the queue's batch. A queue whose receiver is down only fills its own buffer
+/// (its `append` never waits).
+fn append(queues: &[Queue], store: &LabelStore, labels: At, value: f64, timestamp_ms: i64, now: Instant) {
+    store.each(labels, |i, labels| {
         if let Some(queue) = queues.get(i) {
             queue.append(labels, value, timestamp_ms, now);
         }
@@ -201,16 +192,9 @@ fn append(
 }
 
 /// Appends a staleness marker at `timestamp_ms` for each series in `stale`, emptying it.
-fn mark_stale(
-    queues: &[Queue],
-    store: &LabelStore,
-    stale: &mut Vec<At>,
-    buf: &mut Vec<u8>,
-    timestamp_ms: i64,
-    now: Instant,
-) {
+fn mark_stale(queues: &[Queue], store: &LabelStore, stale: &mut Vec<At>, timestamp_ms: i64, now: Instant) {
     for labels in stale.drain(..) {
-        append(queues, store, labels, buf, staleness::STALE_NAN, timestamp_ms, now);
+        append(queues, store, labels, staleness::STALE_NAN, timestamp_ms, now);
     }
 }
 

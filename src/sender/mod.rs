@@ -32,7 +32,7 @@ use crate::model::{DropReason, Labels, SealedBlock};
 use crate::offload::Offload;
 use crate::relabel::{self, Rule};
 use crate::staging::Staging;
-use crate::staging::encode::{self, Part};
+use crate::staging::encode::{self, EncodedLabels, Part};
 use crate::status::QueueStatus;
 use crate::telemetry::QueueMetrics;
 use crate::telemetry::metrics::add;
@@ -182,10 +182,11 @@ impl Queue {
         *self.client.borrow_mut() = client;
     }
 
-    /// Appends one sample; `labels` come from `staging::encode::encode_labels`. During an
+    /// Appends one sample; `labels` come from `staging::encode::encode_labels` (whole, or in
+    /// a target's label store's pieces). During an
     /// outage (and until its backlog is delivered) it goes to the buffer's compact log instead
     /// of staging; what was staged before is sealed and spilled first, being older.
-    pub fn append(&self, labels: &[u8], value: f64, timestamp_ms: i64, now: Instant) {
+    pub fn append<L: EncodedLabels + ?Sized>(&self, labels: &L, value: f64, timestamp_ms: i64, now: Instant) {
         self.samples_in.set(self.samples_in.get() + 1);
         let m = &self.metrics;
         m.highest_timestamp_ms.set(m.highest_timestamp_ms.get().max(timestamp_ms));
@@ -197,7 +198,7 @@ impl Queue {
                 while let Some((block, lane)) = staging.seal() {
                     buffer.push_in(block, lane);
                 }
-                buffer.push_sample(labels, timestamp_ms, value);
+                buffer.push_sample(staging.contiguous(labels), timestamp_ms, value);
                 drop((buffer, staging));
                 self.written.notify(1);
                 return;

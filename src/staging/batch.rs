@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::encode::append_series;
+use super::encode::{EncodedLabels, append_series};
 use crate::model::SealedBlock;
 
 pub struct Batch {
@@ -32,7 +32,7 @@ impl Default for Batch {
 }
 
 impl Batch {
-    pub fn push(&mut self, labels: &[u8], value: f64, timestamp_ms: i64) {
+    pub fn push<L: EncodedLabels + ?Sized>(&mut self, labels: &L, value: f64, timestamp_ms: i64) {
         if self.samples == 0 {
             (self.min_ts, self.max_ts) = (timestamp_ms, timestamp_ms);
         } else {

@@ -71,9 +71,43 @@ pub fn encode_labels(labels: &Labels) -> Vec<u8> {
     ts.encode_to_vec()
 }
 
+/// A series' encoded labels (the `TimeSeries.labels` fields, as [`encode_labels`] writes
+/// them): contiguous bytes, or the pieces a target's label store keeps them in, written out
+/// straight into a batch so that the per-sample path copies each label once.
+pub trait EncodedLabels {
+    /// Bytes written by `write_to`.
+    fn encoded_len(&self) -> usize;
+    /// Appends the encoding to `out`.
+    fn write_to(&self, out: &mut Vec<u8>);
+    /// The encoding as one slice: itself when contiguous, else written into `scratch`.
+    fn contiguous<'a>(&'a self, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+        scratch.clear();
+        self.write_to(scratch);
+        scratch
+    }
+}
+
+/// Contiguous bytes: a slice, a `Vec`, an array, an `Rc<[u8]>`.
+impl<T: AsRef<[u8]> + ?Sized> EncodedLabels for T {
+    fn encoded_len(&self) -> usize {
+        self.as_ref().len()
+    }
+    fn write_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_ref());
+    }
+    fn contiguous<'a>(&'a self, _: &'a mut Vec<u8>) -> &'a [u8] {
+        self.as_ref()
+    }
+}
+
 /// Appends one `WriteRequest.timeseries` element: `labels` (from
 /// [`encode_labels`]) and one sample.
-pub fn append_series(buf: &mut Vec<u8>, labels: &[u8], value: f64, timestamp_ms: i64) {
+pub fn append_series<L: EncodedLabels + ?Sized>(
+    buf: &mut Vec<u8>,
+    labels: &L,
+    value: f64,
+    timestamp_ms: i64,
+) {
     // The sample (field 2: key, length, message) is encoded on the stack first,
     // so `buf` grows by three copies: no per-field capacity checks.
     let sample = Sample { value, timestamp: timestamp_ms };
@@ -84,16 +118,17 @@ pub fn append_series(buf: &mut Vec<u8>, labels: &[u8], value: f64, timestamp_ms:
     let written = SAMPLE_MAX - rest.len();
     let sample_bytes = &sample_bytes[..written];
     // field 1 of WriteRequest (timeseries): key, length, then the labels and the sample
-    let body_len = (labels.len() + sample_bytes.len()) as u64;
+    let labels_len = labels.encoded_len();
+    let body_len = (labels_len + sample_bytes.len()) as u64;
     let mut head = [0u8; HEAD_MAX];
     let mut rest = &mut head[..];
     encode_key(1, WireType::LengthDelimited, &mut rest);
     encode_varint(body_len, &mut rest);
     let written = HEAD_MAX - rest.len();
     let head = &head[..written];
-    buf.reserve(head.len() + labels.len() + sample_bytes.len());
+    buf.reserve(head.len() + labels_len + sample_bytes.len());
     buf.extend_from_slice(head);
-    buf.extend_from_slice(labels);
+    labels.write_to(buf);
     buf.extend_from_slice(sample_bytes);
 }
 

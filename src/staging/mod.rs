@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crate::buffer::Lane;
 use crate::model::SealedBlock;
 use batch::Batch;
+use encode::EncodedLabels;
 
 pub struct Staging {
     /// One open batch per shard of the current epoch.
@@ -27,6 +28,9 @@ pub struct Staging {
     next_seq: u64,
     /// Fixed seed: a series keeps its shard for as long as the shard count.
     hasher: foldhash::fast::FixedState,
+    /// A series' labels written out whole, for the shard hash when there are several shards
+    /// (the hash is of the contiguous encoding whatever form the labels came in).
+    scratch: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -46,13 +50,14 @@ impl Staging {
             epoch: 1,
             next_seq: first_seq,
             hasher: foldhash::fast::FixedState::with_seed(0),
+            scratch: Vec::new(),
         }
     }
 
     /// Adds one sample; returns the sealed block when this sample filled a batch.
-    pub fn push(
+    pub fn push<L: EncodedLabels + ?Sized>(
         &mut self,
-        labels: &[u8],
+        labels: &L,
         value: f64,
         timestamp_ms: i64,
         now: Instant,
@@ -61,21 +66,26 @@ impl Staging {
     }
 
     /// `push`, with the lane the sealed block goes out in.
-    pub fn push_in(
+    pub fn push_in<L: EncodedLabels + ?Sized>(
         &mut self,
-        labels: &[u8],
+        labels: &L,
         value: f64,
         timestamp_ms: i64,
         now: Instant,
     ) -> Option<(SealedBlock, Lane)> {
         let shard = match self.open.len() {
             1 => 0,
-            n => (self.hasher.hash_one(labels) % n as u64) as usize,
+            n => (self.hasher.hash_one(labels.contiguous(&mut self.scratch)) % n as u64) as usize,
         };
         let open = &mut self.open[shard];
         open.opened.get_or_insert(now);
         open.batch.push(labels, value, timestamp_ms);
         if open.batch.samples() >= self.max_samples { self.seal_shard(shard) } else { None }
+    }
+
+    /// `labels` as one slice (written out into a buffer kept here when they come in pieces).
+    pub fn contiguous<'a, L: EncodedLabels + ?Sized>(&'a mut self, labels: &'a L) -> &'a [u8] {
+        labels.contiguous(&mut self.scratch)
     }
 
     /// When an open batch must be sealed at the latest; `None` while all are empty.

@@ -20,6 +20,8 @@ use hashbrown::HashTable;
 use prost::encoding::{decode_key, decode_varint};
 use std::hash::BuildHasher;
 
+use crate::staging::encode::EncodedLabels;
+
 /// Where a series' lists start in the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct At(u32);
@@ -42,6 +44,35 @@ pub struct LabelStore {
     garbage: usize,
     /// The queues of every series here.
     queues: usize,
+}
+
+/// One queue's encoding of a series, as the numbers of its pieces in a store.
+pub struct Pieces<'a> {
+    store: &'a LabelStore,
+    numbers: &'a [u16],
+    total: usize,
+}
+
+impl Pieces<'_> {
+    fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.total);
+        self.write_to(&mut out);
+        out
+    }
+}
+
+impl EncodedLabels for Pieces<'_> {
+    fn encoded_len(&self) -> usize {
+        self.total
+    }
+
+    fn write_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.total);
+        let mut words = self.numbers.iter();
+        while let Some(id) = next_number(&mut words) {
+            out.extend_from_slice(piece_in(&self.store.pieces, &self.store.starts, id));
+        }
+    }
 }
 
 /// Marks a piece number of 32 bits in `lists`.
@@ -88,9 +119,10 @@ impl LabelStore {
         Ok(At(at))
     }
 
-    /// Writes the encoding of the series at `at` for each queue that sends it
-    /// into `buf`, and hands it to `f` with the queue's position.
-    pub fn each(&self, at: At, buf: &mut Vec<u8>, mut f: impl FnMut(usize, &[u8])) {
+    /// Hands `f` the encoding of the series at `at` for each queue that sends it, with the
+    /// queue's position: as its pieces, which the caller writes out where it wants them
+    /// (straight into a batch: each label is copied once).
+    pub fn each(&self, at: At, mut f: impl FnMut(usize, &Pieces<'_>)) {
         let mut words = self.lists.get(at.0 as usize..).unwrap_or_default().iter();
         for queue in 0..self.queues {
             let Some(count) = next_number(&mut words) else { return };
@@ -98,18 +130,15 @@ impl LabelStore {
                 continue;
             }
             let Some(total) = next_number(&mut words) else { return };
-            // Sized once, then each piece copied into place.
-            buf.clear();
-            buf.resize(total, 0);
-            let mut at = 0;
+            // The piece numbers of this queue; the next queue's list follows them.
+            let start = words.as_slice();
             for _ in 1..count {
-                let Some(id) = next_number(&mut words) else { return };
-                let piece = piece_in(&self.pieces, &self.starts, id);
-                let Some(into) = buf.get_mut(at..at + piece.len()) else { return };
-                into.copy_from_slice(piece);
-                at += piece.len();
+                if next_number(&mut words).is_none() {
+                    return;
+                }
             }
-            f(queue, buf);
+            let numbers = &start[..start.len() - words.as_slice().len()];
+            f(queue, &Pieces { store: self, numbers, total });
         }
     }
 
@@ -128,12 +157,11 @@ impl LabelStore {
     /// updated; pieces only released series used are dropped.
     pub fn compact<'a>(&mut self, held: impl Iterator<Item = &'a mut At>) {
         let mut fresh = LabelStore { hasher: self.hasher.clone(), ..LabelStore::default() };
-        let mut buf = Vec::new();
         let mut per_queue: Vec<Option<Vec<u8>>> = Vec::with_capacity(self.queues);
         for at in held {
             per_queue.clear();
             per_queue.resize(self.queues, None);
-            self.each(*at, &mut buf, |q, bytes| per_queue[q] = Some(bytes.to_vec()));
+            self.each(*at, |q, pieces| per_queue[q] = Some(pieces.to_vec()));
             // The fresh store holds a subset of this one: it cannot pass 4 GiB.
             if let Ok(new) = fresh.add(per_queue.iter().map(Option::as_deref)) {
                 *at = new;
@@ -161,7 +189,7 @@ impl LabelStore {
     #[cfg(test)]
     pub fn get(&self, at: At) -> Vec<Option<Vec<u8>>> {
         let mut out = vec![None; self.queues];
-        self.each(at, &mut Vec::new(), |q, bytes| out[q] = Some(bytes.to_vec()));
+        self.each(at, |q, pieces| out[q] = Some(pieces.to_vec()));
         out
     }
 
