@@ -19,8 +19,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_signal::{Signal, Signals};
+use smol::LocalExecutor;
 use smol::stream::StreamExt;
-use smol::{LocalExecutor, Timer};
 
 use crate::buffer::Buffer;
 use crate::buffer::disk::{DirLock, LockError};
@@ -37,6 +37,7 @@ use crate::sender::{self, Outgoing, Queue};
 use crate::status::Status;
 use crate::systemd;
 use crate::telemetry::{Telemetry, serve};
+use crate::timer::Timer;
 use crate::web::{self, ReloadRequest, Request, Web};
 
 /// Blocking threads for scrapes and sends together.
@@ -160,9 +161,10 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
     let ex = LocalExecutor::new();
     // Not `smol::block_on`: while a thread is inside async-io's block_on, async-io's own
     // thread polls the reactor lock with backoff (50 us .. 10 ms) and the two threads take
-    // the reactor in turns, about ten wake-ups per event. With futures-lite's block_on
-    // async-io's thread alone waits in epoll and wakes this one once per event.
-    smol::future::block_on(ex.run(async {
+    // the reactor in turns, about ten wake-ups per event. Our block_on parks this thread
+    // until the next of its own timers (`timer`), and async-io's thread alone waits in epoll
+    // for sockets and signals.
+    crate::timer::block_on(ex.run(async {
         let mut providers = Providers::new(&ex, &offload, updates);
         let mut pool = Pool::new(&ex, &cx);
         providers.apply(&config);

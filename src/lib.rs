@@ -25,6 +25,7 @@
 //! - [`client`]: the HTTP client of scrapes and remote write: TLS (rustls, ring), authorization.
 //! - [`sender`]: one queue per receiver; posts blocks in order per shard; classifies answers; backoff; shard count.
 //! - [`offload`]: bounded blocking work off the executor thread.
+//! - [`timer`]: the executor thread's timers, fired by that thread's own `block_on`.
 //! - [`telemetry`]: self-metrics and process metrics, served on `listen` with `/-/healthy` and `/-/ready`.
 //! - [`web`]: the `listen` server: connections at once, bounded; TLS, basic auth, `/-/reload` (`[web]`).
 //! - [`status`]: what the read API shows: targets with their health, dropped targets and
@@ -54,4 +55,5 @@ pub mod status;
 pub mod systemd;
 pub mod telemetry;
 pub mod terminal;
+pub mod timer;
 pub mod web;

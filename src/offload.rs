@@ -82,6 +82,10 @@ impl Pool {
         state.jobs.push_back(job);
         if state.idle > state.woken {
             state.woken += 1;
+            // Woken after the unlock: a thread woken under the lock would find it held, sleep
+            // on the mutex and be woken a second time (three futex calls and two wake-ups of
+            // that thread per job instead of one of each).
+            drop(state);
             self.ready.notify_one();
             return;
         }

@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::timer::Timer;
 use serde::Deserialize;
-use smol::Timer;
 
 use super::{Group, Updates};
 use crate::config::FileSdConfig;

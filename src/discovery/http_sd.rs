@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::timer::Timer;
 use serde::Deserialize;
-use smol::Timer;
 
 use super::{Group, Updates};
 use crate::client::{Client, describe};

@@ -23,7 +23,7 @@ use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use smol::Timer;
+use crate::timer::Timer;
 use smol::channel::Receiver;
 
 use crate::client::Client;

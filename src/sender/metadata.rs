@@ -12,9 +12,9 @@
 
 use std::time::{Instant, SystemTime};
 
+use crate::timer::Timer;
 use bytes::Bytes;
 use prost::Message;
-use smol::Timer;
 
 use super::Queue;
 use super::backoff::Backoff;

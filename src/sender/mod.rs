@@ -22,7 +22,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use event_listener::Event;
-use smol::{LocalExecutor, Timer};
+use smol::LocalExecutor;
 
 use crate::buffer::{Buffer, Lane};
 use crate::client::ClientError;
@@ -36,6 +36,7 @@ use crate::staging::encode::{self, EncodedLabels, Part};
 use crate::status::QueueStatus;
 use crate::telemetry::QueueMetrics;
 use crate::telemetry::metrics::add;
+use crate::timer::Timer;
 use flow::{Pacer, Policy, Step};
 use shards::{Sharding, UPDATE_INTERVAL};
 

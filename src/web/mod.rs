@@ -17,13 +17,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use smol::LocalExecutor;
 use smol::channel::{Receiver, Sender};
 use smol::net::{TcpListener, TcpStream};
-use smol::{LocalExecutor, Timer};
 
 use crate::client::tls::TlsError;
 use crate::config::WebConfig;
 use crate::offload::Offload;
+use crate::timer::Timer;
 use auth::BasicAuth;
 use conn::{Io, ReadError};
 pub use request::{Request, Response};
