@@ -132,8 +132,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     let waker = Waker::from(Arc::new(Unparker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     let mut future = std::pin::pin!(future);
-    let outer = WHEEL.with(|w| w.replace(Some(Wheel::default())));
-    let _restore = Restore(Some(outer));
+    let _restore = Restore(WHEEL.with(|w| w.replace(Some(Wheel::default()))));
     loop {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
@@ -177,13 +176,12 @@ fn fire_due(now: Instant) -> Due {
 }
 
 /// Puts back the wheel of an enclosing `block_on` (none, at the outermost).
-struct Restore(Option<Option<Wheel>>);
+struct Restore(Option<Wheel>);
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        if let Some(outer) = self.0.take() {
-            let _ = WHEEL.try_with(|w| *w.borrow_mut() = outer);
-        }
+        let outer = self.0.take();
+        let _ = WHEEL.try_with(|w| *w.borrow_mut() = outer);
     }
 }
 
@@ -223,7 +221,7 @@ mod tests {
     fn a_dropped_timer_leaves_the_wheel_and_a_past_deadline_is_ready_at_once() {
         block_on(async {
             let mut early = Timer::after(Duration::from_secs(3600));
-            assert!(futures_lite_poll_once(&mut early).is_pending());
+            assert!(poll_once(&mut early).is_pending());
             WHEEL.with(|w| assert_eq!(w.borrow().as_ref().map(|w| w.waiting.len()), Some(1)));
             drop(early);
             WHEEL.with(|w| assert_eq!(w.borrow().as_ref().map(|w| w.waiting.len()), Some(0)));
@@ -231,7 +229,7 @@ mod tests {
             assert_eq!(Timer::at(past).await, past);
             // Too far to represent: never fires, registers nothing.
             let mut never = Timer::after(Duration::MAX);
-            assert!(futures_lite_poll_once(&mut never).is_pending());
+            assert!(poll_once(&mut never).is_pending());
             WHEEL.with(|w| assert_eq!(w.borrow().as_ref().map(|w| w.waiting.len()), Some(0)));
         });
     }
@@ -262,7 +260,7 @@ mod tests {
     }
 
     /// Polls `f` once with a waker that does nothing.
-    fn futures_lite_poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+    fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
         let mut cx = Context::from_waker(Waker::noop());
         Pin::new(f).poll(&mut cx)
     }

@@ -1,11 +1,11 @@
 //! The whole-process footprint: outpost, vmagent and Prometheus in agent mode scraping the
 //! same synthetic exporter into the same counting receiver, one agent at a time, the agents'
 //! order rotated from run to run. Per agent and load it prints the CPU seconds of the
-//! agent's process (its threads' run time, in nanoseconds) per million samples the receiver got, RSS median and peak over the
-//! window (VmRSS each second), bytes per sample on the wire, samples lost, duplicated and out
-//! of order, wakeups (context switches of its threads) per second, and outpost's ratios to
-//! each peer; then per agent a least-squares line of RSS
-//! over the synthetic loads' series counts, so the cost per series is seen.
+//! agent's process (its threads' run time, in nanoseconds) per million samples the receiver
+//! got, RSS median and peak over the window (VmRSS each second), bytes per sample on the
+//! wire, samples lost, duplicated and out of order, wakeups (context switches of its
+//! threads) per second, and outpost's ratios to each peer; then per agent a least-squares
+//! line of RSS over the synthetic loads' series counts, so the cost per series is seen.
 //!
 //! `cargo bench --bench footprint -- [--window S] [--warmup S] [--runs N]
 //!   [--loads 1x1000,5x1000,5x2000,50x2000,150x2000,node] [--agents outpost,vmagent,prometheus]
