@@ -34,6 +34,7 @@
 //! - [`terminal`]: `outpost status`: the API's targets and queues as tables.
 //! - [`systemd`]: sd_notify READY / WATCHDOG / STOPPING.
 //! - [`log`]: the stderr (journald) logger.
+//! - [`yaml`]: YAML text as a tree with positions (saphyr-parser), serde types from it, YAML out.
 #![forbid(unsafe_code)]
 
 pub mod agent;
@@ -57,3 +58,4 @@ pub mod telemetry;
 pub mod terminal;
 pub mod timer;
 pub mod web;
+pub mod yaml;

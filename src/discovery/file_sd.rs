@@ -41,13 +41,7 @@ struct RawGroup {
 pub fn parse(text: &str, path: &str) -> Result<Vec<Group>, String> {
     let lower = path.to_ascii_lowercase();
     let raw: Option<Vec<Option<RawGroup>>> = if lower.ends_with(".yml") || lower.ends_with(".yaml") {
-        serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
-            // Some messages lack the position the scanner knows.
-            Some(at) if !e.to_string().contains("line ") => {
-                format!("{e} at line {} column {}", at.line(), at.column())
-            }
-            _ => e.to_string(),
-        })?
+        crate::yaml::de::from_str(text).map_err(|e| e.to_string())?
     } else {
         serde_json::from_str(text).map_err(|e| e.to_string())?
     };

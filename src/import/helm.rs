@@ -6,7 +6,7 @@
 //! `{{ ... }}`) are filled from `--set` or refused at their position.
 
 use super::Ctx;
-use super::yaml::{self, Entry, Node, Pos, Value};
+use crate::yaml::{self, Entry, Node, Pos, Value};
 use std::rc::Rc;
 
 /// prometheus-operator's scrape interval when the spec sets none.

@@ -7,11 +7,10 @@ mod helm;
 mod prometheus;
 mod toml_out;
 mod values;
-mod yaml;
 
+use crate::yaml::{self, Entry, Pos};
 use std::path::{Path, PathBuf};
 use toml_out::Table;
-use yaml::{Entry, Pos};
 
 /// Written when the YAML has no remote_write: outpost's embedded default receiver.
 pub const DEFAULT_RECEIVER: &str = "http://127.0.0.1:9090/api/v1/write";

@@ -4,8 +4,8 @@
 //! defaults differ the Prometheus value is written with a comment.
 
 use super::toml_out::{Table, inline, string};
-use super::yaml::{Entry, Node, Pos, Value};
 use super::{Ctx, DEFAULT_RECEIVER};
+use crate::yaml::{Entry, Node, Pos, Value};
 
 /// Prometheus's queue_config.max_shards default (outpost's is 1).
 const PROMETHEUS_MAX_SHARDS: &str = "50";

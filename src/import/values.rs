@@ -5,8 +5,8 @@
 use super::Ctx;
 use super::prometheus::{entries, text_of};
 use super::toml_out::{Table, inline, string, strings};
-use super::yaml::{Entry, Node, Value};
 use crate::config::{duration, size};
+use crate::yaml::{Entry, Node, Value};
 
 impl Ctx<'_> {
     pub(super) fn string(&mut self, t: &mut Table, e: &Entry, path: &str) {

@@ -3,7 +3,7 @@
 //! schema uses them), as Prometheus shows its own. Every credential, private
 //! key, header value and URL password is `<secret>`. Pure.
 
-use serde_yaml_ng::{Mapping, Value};
+use crate::yaml::emit::{self, Map, Value};
 
 use crate::config::{Auth, Config, HttpClientConfig, Pem, ScrapeConfig, Secret, duration};
 use crate::relabel::Rule;
@@ -22,7 +22,7 @@ pub fn yaml(config: &Config) -> String {
     global.put("scrape_interval", duration::format(config.global.scrape_interval));
     global.put("scrape_timeout", duration::format(config.global.scrape_timeout));
     global.put("external_labels", pairs(config.global.external_labels.iter()));
-    top.put("global", global.0);
+    top.put("global", global);
     let b = &config.buffer;
     let mut buffer = Map::default();
     buffer.put("memory", b.memory);
@@ -37,7 +37,7 @@ pub fn yaml(config: &Config) -> String {
             crate::config::Persist::Always => "always",
         },
     );
-    top.put("buffer", buffer.0);
+    top.put("buffer", buffer);
     let remote_write: Vec<Value> = config
         .remote_write
         .iter()
@@ -57,21 +57,21 @@ pub fn yaml(config: &Config) -> String {
             queue.put("max_backoff", duration::format(q.max_backoff));
             queue.put("retry_on_http_429", q.retry_on_http_429);
             queue.put("rate_limit", q.rate_limit);
-            m.put("queue_config", queue.0);
+            m.put("queue_config", queue);
             let mut meta = Map::default();
             meta.put("send", rw.metadata_config.send);
             meta.put("send_interval", duration::format(rw.metadata_config.send_interval));
             meta.put("max_samples_per_send", rw.metadata_config.max_samples_per_send as u64);
-            m.put("metadata_config", meta.0);
+            m.put("metadata_config", meta);
             m.put("write_relabel_configs", rules(&rw.write_relabel_configs));
             http_client(&mut m, &rw.http_client);
-            Value::Mapping(m.0)
+            Value::Map(m)
         })
         .collect();
     top.put("remote_write", remote_write);
     let jobs: Vec<Value> = config.scrape_configs.iter().map(scrape_config).collect();
     top.put("scrape_configs", jobs);
-    serde_yaml_ng::to_string(&Value::Mapping(top.0)).unwrap_or_default()
+    emit::to_string(&Value::Map(top))
 }
 
 fn scrape_config(sc: &ScrapeConfig) -> Value {
@@ -90,9 +90,9 @@ fn scrape_config(sc: &ScrapeConfig) -> Value {
     m.put("body_size_limit", sc.body_size_limit);
     m.put("keep_dropped_targets", sc.keep_dropped_targets as u64);
     if !sc.params.is_empty() {
-        let mut params = Mapping::new();
+        let mut params = Map::default();
         for (k, v) in &sc.params {
-            params.insert(k.as_str().into(), v.iter().map(|s| Value::from(s.as_str())).collect());
+            params.put(k, v.iter().map(|s| Value::from(s.as_str())).collect::<Vec<_>>());
         }
         m.put("params", params);
     }
@@ -104,7 +104,7 @@ fn scrape_config(sc: &ScrapeConfig) -> Value {
             let mut sm = Map::default();
             sm.put("targets", s.targets.iter().map(|t| Value::from(t.as_str())).collect::<Vec<_>>());
             sm.put("labels", pairs(s.labels.iter()));
-            Value::Mapping(sm.0)
+            Value::Map(sm)
         })
         .collect();
     if !statics.is_empty() {
@@ -118,7 +118,7 @@ fn scrape_config(sc: &ScrapeConfig) -> Value {
             let names: Vec<Value> = f.files.iter().map(|p| Value::from(p.display().to_string())).collect();
             fm.put("files", names);
             fm.put("refresh_interval", duration::format(f.refresh_interval));
-            Value::Mapping(fm.0)
+            Value::Map(fm)
         })
         .collect();
     if !files.is_empty() {
@@ -140,7 +140,7 @@ fn scrape_config(sc: &ScrapeConfig) -> Value {
                 let mut ns = Map::default();
                 ns.put("own_namespace", k.own_namespace);
                 ns.put("names", k.namespaces.iter().map(|n| Value::from(n.as_str())).collect::<Vec<_>>());
-                km.put("namespaces", ns.0);
+                km.put("namespaces", ns);
             }
             if !k.label_selector.is_empty() {
                 km.put("label_selector", k.label_selector.as_str());
@@ -149,7 +149,7 @@ fn scrape_config(sc: &ScrapeConfig) -> Value {
                 km.put("field_selector", k.field_selector.as_str());
             }
             http_client(&mut km, &k.http_client);
-            Value::Mapping(km.0)
+            Value::Map(km)
         })
         .collect();
     if !kubernetes.is_empty() {
@@ -157,7 +157,7 @@ fn scrape_config(sc: &ScrapeConfig) -> Value {
     }
     m.put("relabel_configs", rules(&sc.relabel_configs));
     m.put("metric_relabel_configs", rules(&sc.metric_relabel_configs));
-    Value::Mapping(m.0)
+    Value::Map(m)
 }
 
 /// `basic_auth` / `authorization` and `tls_config`, as Prometheus's
@@ -172,13 +172,13 @@ fn http_client(m: &mut Map, client: &HttpClientConfig) {
                 Secret::File(path) => basic.put("username_file", path.display().to_string()),
             }
             secret(&mut basic, "password", password.as_ref());
-            m.put("basic_auth", basic.0);
+            m.put("basic_auth", basic);
         }
         Some(Auth::Credentials { scheme, credentials }) => {
             let mut auth = Map::default();
             auth.put("type", scheme.as_str());
             secret(&mut auth, "credentials", credentials.as_ref());
-            m.put("authorization", auth.0);
+            m.put("authorization", auth);
         }
     }
     let tls = &client.tls;
@@ -196,7 +196,7 @@ fn http_client(m: &mut Map, client: &HttpClientConfig) {
         t.put("server_name", name.as_str());
     }
     t.put("insecure_skip_verify", tls.insecure_skip_verify);
-    m.put("tls_config", t.0);
+    m.put("tls_config", t);
 }
 
 fn secret(m: &mut Map, key: &str, secret: Option<&Secret>) {
@@ -209,7 +209,7 @@ fn secret(m: &mut Map, key: &str, secret: Option<&Secret>) {
 
 /// Each rule as Prometheus's `relabel.Config` shows it (every default filled in).
 fn rules(rules: &[Rule]) -> Vec<Value> {
-    rules.iter().map(|r| Value::Mapping(rule(r).0)).collect()
+    rules.iter().map(|r| Value::Map(rule(r))).collect()
 }
 
 fn rule(rule: &Rule) -> Map {
@@ -267,20 +267,10 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn pairs<'a, K: AsRef<str> + 'a, V: AsRef<str> + 'a>(items: impl Iterator<Item = (K, V)>) -> Mapping {
-    let mut m = Mapping::new();
+fn pairs<'a, K: AsRef<str> + 'a, V: AsRef<str> + 'a>(items: impl Iterator<Item = (K, V)>) -> Map {
+    let mut m = Map::default();
     for (k, v) in items {
-        m.insert(k.as_ref().into(), v.as_ref().into());
+        m.put(k.as_ref(), v.as_ref());
     }
     m
-}
-
-/// A mapping in insertion order.
-#[derive(Default)]
-struct Map(Mapping);
-
-impl Map {
-    fn put(&mut self, key: &str, value: impl Into<Value>) {
-        self.0.insert(key.into(), value.into());
-    }
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use crate::config::{Auth, HttpClientConfig, Pem, Secret, TlsConfig};
 
@@ -124,9 +125,9 @@ struct User {
     username: String,
     password: String,
     /// Credential plugins run programs: not supported, refused by name.
-    exec: Option<serde_yaml_ng::Value>,
+    exec: Option<IgnoredAny>,
     #[serde(rename = "auth-provider")]
-    auth_provider: Option<serde_yaml_ng::Value>,
+    auth_provider: Option<IgnoredAny>,
 }
 
 #[derive(Default, Deserialize)]
@@ -139,15 +140,7 @@ struct Context {
 /// Resolves the current context of a kubeconfig's text; `dir` anchors
 /// relative file names.
 pub fn parse(text: &str, dir: &Path) -> Result<Endpoint, String> {
-    let config: Kubeconfig = serde_yaml_ng::from_str(text).map_err(|e| {
-        // Scanner errors leave the position out of their text.
-        match e.location() {
-            Some(at) if !e.to_string().contains(" at line ") => {
-                format!("{e} at line {} column {}", at.line(), at.column())
-            }
-            _ => e.to_string(),
-        }
-    })?;
+    let config: Kubeconfig = crate::yaml::de::from_str(text).map_err(|e| e.to_string())?;
     let name = &config.current_context;
     if name.is_empty() {
         return Err("no current-context".into());

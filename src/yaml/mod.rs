@@ -3,6 +3,13 @@
 //! "true"), aliases and merge keys (`<<`) are followed, and a document whose
 //! aliases expand past [`MAX_NODES`] (a YAML bomb), a duplicate key or a
 //! non-scalar key is an error with its position. Events come from saphyr-parser.
+//!
+//! The tree serves `outpost import` (which walks it), [`de::from_str`] (serde
+//! types from it: YAML target files, kubeconfig files) and, the other way,
+//! [`emit`] (the YAML of `/api/v1/status/config`).
+
+pub mod de;
+pub mod emit;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use std::collections::HashMap;
