@@ -178,7 +178,7 @@ fn string(out: &mut String, s: &str) {
 fn plain(s: &str) -> bool {
     const WORDS: &[&str] = &[
         "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true",
-        "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
+        "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", "<<",
     ];
     let Some(first) = s.chars().next() else { return false };
     if WORDS.contains(&s) || s.contains(": ") || s.contains(" #") || s.ends_with([':', ' ']) {
@@ -294,6 +294,7 @@ mod tests {
             "0",
             "007",
             "1.2.3",
+            "<<",
         ];
         for s in strings {
             let mut m = Map::default();

@@ -124,7 +124,8 @@ enum Frame {
         pos: Pos,
         anchor: usize,
         entries: Vec<Entry>,
-        key: Option<(String, Pos)>,
+        /// The pending key, its position, and whether it is a merge key (`<<`, plain).
+        key: Option<(String, Pos, bool)>,
         merges: Vec<Rc<Node>>,
         size: usize,
     },
@@ -214,9 +215,9 @@ pub fn parse(text: &str) -> Result<Rc<Node>, Error> {
                 *size += node.size;
                 match key.take() {
                     None => {
-                        let name = match &node.value {
-                            Value::Scalar { text, .. } => text.clone(),
-                            Value::Null => String::new(),
+                        let (name, merge) = match &node.value {
+                            Value::Scalar { text, plain } => (text.clone(), *plain && text == "<<"),
+                            Value::Null => (String::new(), false),
                             _ => {
                                 return Err(error(
                                     node.pos,
@@ -224,13 +225,11 @@ pub fn parse(text: &str) -> Result<Rc<Node>, Error> {
                                 ));
                             }
                         };
-                        *key = Some((name, node.pos));
+                        *key = Some((name, node.pos, merge));
                     }
-                    Some((name, key_pos)) if name == "<<" => {
-                        let _ = key_pos;
-                        merges.push(node);
-                    }
-                    Some((name, key_pos)) => {
+                    // go-yaml merges at a plain `<<` only; a quoted one is a key like any other.
+                    Some((_, _, true)) => merges.push(node),
+                    Some((name, key_pos, false)) => {
                         if let Some(first) = entries.iter().find(|e| e.key == name) {
                             return Err(error(
                                 key_pos,
@@ -326,6 +325,10 @@ mod tests {
         assert_eq!(scalar(&m.get("x").unwrap().value).0, "1");
         assert_eq!(scalar(&m.get("z").unwrap().value).0, "3");
         assert_eq!(scalar(&doc.get("n").unwrap().value.get("y").unwrap().value).0, "2");
+        let quoted = parse("\"<<\": 1\n'<<': 2\n").expect_err("a quoted << is a key, here twice");
+        assert!(quoted.reason.starts_with("duplicate key `<<`"), "{quoted:?}");
+        let quoted = parse("\"<<\": plain text\n").expect("a quoted << is a key");
+        assert_eq!(scalar(&quoted.get("<<").unwrap().value).0, "plain text");
     }
 
     #[test]
