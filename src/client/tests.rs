@@ -386,3 +386,65 @@ fn without_a_ca_the_system_roots_verify_the_server() {
     let err = get(&client(TlsConfig::default(), None), port).expect_err("a test CA is no system root");
     assert!(err.ends_with("UnknownIssuer (verified against the system roots)"), "{err}");
 }
+
+/// A plain HTTP/1.1 server answering 200 with keep-alive on every request
+/// until its connection closes; sends each accepted connection's number and
+/// each request's `Authorization` header.
+fn keep_alive_server(connections: usize) -> (u16, mpsc::Receiver<(usize, Option<String>)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for n in 0..connections {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                for _ in 0..100 {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    buf.drain(..end + 4);
+                    let auth = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("authorization: ").or(l.strip_prefix("Authorization: ")))
+                        .map(str::to_owned);
+                    let _ = tx.send((n, auth));
+                    if stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn own_pool_keeps_its_own_connections_and_the_jobs_credentials() {
+    let (port, seen) = keep_alive_server(4);
+    let auth = Auth::Credentials { scheme: "Bearer".into(), credentials: Some(Secret::Inline("t0k".into())) };
+    let job = client(TlsConfig::default(), Some(auth));
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let next = || seen.recv_timeout(Duration::from_secs(5)).expect("a request");
+    for _ in 0..2 {
+        job.get(&url).call().expect("job client").into_body().read_to_string().expect("body");
+    }
+    assert_eq!(next(), (0, Some("Bearer t0k".into())));
+    assert_eq!(next().0, 0, "the job's client keeps its connection");
+    let mine = job.own_pool();
+    assert!(mine.same(&job) && job.same(&mine.clone()));
+    assert!(!mine.same(&client(TlsConfig::default(), None)), "another client is not the same");
+    for _ in 0..2 {
+        mine.get(&url).call().expect("own pool").into_body().read_to_string().expect("body");
+    }
+    assert_eq!(next(), (1, Some("Bearer t0k".into())), "a connection of its own, the job's credentials");
+    assert_eq!(next().0, 1, "kept in its own pool");
+}

@@ -88,12 +88,20 @@ pub fn rustls_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, TlsError> {
 
 /// A ureq agent that speaks TLS as `tls` says for https URLs (plain TCP for
 /// http), with the rest of its behaviour from `config`.
-pub fn agent(tls: &TlsConfig, config: ureq::config::Config) -> Result<ureq::Agent, TlsError> {
-    let connector = ().chain(TcpConnector::default()).chain(TlsConnector::new(tls)?);
-    Ok(ureq::Agent::with_parts(config, connector, super::resolve::CachingResolver::default()))
+pub fn agent(tls: &TlsConfig, config: ureq::config::Config) -> Result<(ureq::Agent, TlsConnector), TlsError> {
+    let connector = TlsConnector::new(tls)?;
+    Ok((agent_with(config, connector.clone()), connector))
 }
 
-/// Wraps the chained transport in TLS when the URL is https.
+/// An agent with its own connection pool over an existing TLS configuration.
+pub fn agent_with(config: ureq::config::Config, tls: TlsConnector) -> ureq::Agent {
+    let connector = ().chain(TcpConnector::default()).chain(tls);
+    ureq::Agent::with_parts(config, connector, super::resolve::CachingResolver::default())
+}
+
+/// Wraps the chained transport in TLS when the URL is https. Clones share the
+/// rustls configuration (its roots and keys).
+#[derive(Clone)]
 pub struct TlsConnector {
     config: Arc<ClientConfig>,
     /// `server_name`, else the URL's host at each connection.

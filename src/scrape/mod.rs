@@ -57,7 +57,7 @@ pub type Staged = (At, f64, i64);
 /// Scrapes `target` every interval until a removal time arrives on `stop`,
 /// through the job's client (shared by its targets, as Prometheus has one
 /// client per scrape pool; replaced on reload, so each scrape takes the
-/// current one).
+/// current one), with a connection pool of the loop's own.
 pub async fn run(
     target: Target,
     client: Rc<RefCell<Client>>,
@@ -76,13 +76,14 @@ pub async fn run(
     let mut last_error: Option<String> = None;
     let mut next = Instant::now() + first_delay(&target, SystemTime::now());
     let mut scraped = false;
+    let mut pooled: Option<Client> = None;
     let removed_at = loop {
         if let Err(at) = until(Timer::at(next), &stop).await {
             break at;
         }
         let (started, started_at) = (Instant::now(), SystemTime::now());
         let timestamp_ms = millis(started_at);
-        let client = client.borrow().clone();
+        let client = own_pool(&mut pooled, &client.borrow());
         let (url, timeout, limits) = (target.url.clone(), target.timeout, target.limits);
         let mut body = cx.scratch.take_body();
         let work = cx.offload.run(move || {
@@ -272,6 +273,15 @@ pub fn ingest(
     }
     scraped.series_added = cache.added();
     Ok(scraped)
+}
+
+/// The loop's own-pool copy of its job's current client, made again when the
+/// job's client is replaced (a reload).
+fn own_pool(pooled: &mut Option<Client>, current: &Client) -> Client {
+    match pooled {
+        Some(mine) if mine.same(current) => mine.clone(),
+        _ => pooled.insert(current.own_pool()).clone(),
+    }
 }
 
 /// Delay to a target's first scrape: targets are spread over the interval by
